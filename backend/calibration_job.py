@@ -1,0 +1,202 @@
+"""`tpc calibrate` as a job: files in, calibrated images, masks and a report out.
+
+Everything the user hands over is checked before the first frame is computed (sizes of all target
+masks included), so a bad input fails at once with one sentence instead of after half the frames.
+PNG encoding, the costliest step, runs on a small thread pool beside the search (OpenCV releases the
+GIL), and every file is written through a temporary name and a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tpc.calibration import CalibrationConfig, Calibrator
+from tpc.image_io import ImageReadError, encode_png, read_image, read_mask, write_atomic
+from tpc.masks import split_between_people
+from tpc.pose_sequence import PoseFormatError, PoseSequence
+from tpc.report import CalibrationReport
+
+from .errors import UserError
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Reference:
+    """The reference photo and, per person in it, COCO-17 keypoints and a boolean mask."""
+
+    image: np.ndarray
+    people: list[tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.image.shape[1], self.image.shape[0])
+
+
+def load_poses(path: str | Path, what: str = "poses") -> PoseSequence:
+    """Read a PoseSequence file, turning every format problem into a :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} file {path} does not exist", "not_found")
+    try:
+        return PoseSequence.load(path)
+    except PoseFormatError as error:
+        raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"{what} file {path} cannot be read ({error.strerror})") from None
+
+
+def load_reference(
+    image_path: str | Path,
+    keypoints_path: str | Path | None,
+    mask_path: str | Path | None,
+) -> Reference:
+    """The reference image with the user's keypoints and mask.
+
+    Several people in the keypoint file share one mask: it is split between them by nearest
+    skeleton. Raises :class:`UserError` for anything missing, unreadable or of the wrong size.
+    """
+    try:
+        image = read_image(image_path, what="reference image")
+    except ImageReadError as error:
+        raise UserError(str(error), "not_found" if "does not exist" in str(error) else "bad_input") from None
+    size = (image.shape[1], image.shape[0])
+    if keypoints_path is None or mask_path is None:
+        missing = " and ".join(
+            flag for flag, value in (("--reference-keypoints", keypoints_path), ("--reference-mask", mask_path)) if value is None
+        )
+        raise UserError(
+            f"the reference's keypoints and person mask are needed: pass {missing} "
+            "(automatic person detection is not available in this installation)",
+            "missing_input",
+        )
+    poses = load_poses(keypoints_path, "reference keypoints")
+    if len(poses) != 1:
+        raise UserError(f"reference keypoints file {keypoints_path} must hold exactly one frame, it has {len(poses)}")
+    if poses.size != size:
+        raise UserError(
+            f"reference keypoints file {keypoints_path} describes a {poses.width}x{poses.height} image, "
+            f"but the reference image is {size[0]}x{size[1]}"
+        )
+    people = poses.frames[0]
+    if not people:
+        raise UserError(f"reference keypoints file {keypoints_path} has no people in its frame")
+    try:
+        mask = read_mask(mask_path, what="reference mask", size=size)
+    except ImageReadError as error:
+        raise UserError(str(error)) from None
+    masks = split_between_people(mask, people)
+    return Reference(image=image, people=list(zip(people, masks)))
+
+
+def target_mask_paths(directory: str | Path, count: int, size: tuple[int, int]) -> list[Path]:
+    """Paths DIR/00000.png ... for ``count`` frames, checked to exist and to be ``size`` = (W, H)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"target mask folder {directory} does not exist", "not_found")
+    paths = [directory / f"{i:05d}.png" for i in range(count)]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(
+            f"target mask {missing[0]} is missing ({count - len(missing)} of {count} frames have masks; "
+            "name them 00000.png, 00001.png, ...)"
+        )
+    for path in paths:
+        found = _png_size(path)
+        if found is None:
+            raise UserError(f"target mask {path} is not a PNG file")
+        if found != size:
+            raise UserError(f"target mask {path} is {found[0]}x{found[1]} pixels but the poses' canvas is {size[0]}x{size[1]}")
+    return paths
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from a PNG header, without decoding the image."""
+    with path.open("rb") as file:
+        header = file.read(24)
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", header[16:24])
+
+
+def calibrate_to_folder(
+    reference: Reference,
+    poses: PoseSequence,
+    out: str | Path,
+    mask_paths: list[Path] | None = None,
+    config: CalibrationConfig | None = None,
+    progress: Progress | None = None,
+    writers: int = 2,
+) -> dict:
+    """Calibrate every frame and write ``out/calibrated``, ``out/calibrated_mask`` and the report.
+
+    With several target people in a frame, each person's own calibrated image and mask also go to
+    ``out/people/<j>/calibrated{,_mask}/<frame>.png`` (j = the person's index in that frame).
+    Returns the report as written to ``report.json``.
+    """
+    if len(poses) == 0:
+        raise UserError("the poses file has no frames; there is nothing to calibrate")
+    out = Path(out)
+    try:
+        for folder in ("calibrated", "calibrated_mask"):
+            (out / folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the output folder {out} ({error.strerror})", "io_error") from None
+
+    config = config or CalibrationConfig()
+    calibrator = Calibrator(reference.image, reference.people, poses.size, config)
+    report = CalibrationReport(reference.image, reference.people, poses.size, len(poses), config)
+
+    def target_masks():
+        for path in mask_paths or []:
+            try:
+                yield read_mask(path, what="target mask", size=poses.size)
+            except ImageReadError as error:
+                raise UserError(str(error)) from None
+
+    pending: list[Future] = []
+    with ThreadPoolExecutor(max_workers=max(1, writers), thread_name_prefix="png") as pool:
+
+        def save(path: Path, array: np.ndarray) -> None:
+            pending.append(pool.submit(lambda: write_atomic(path, encode_png(array))))
+
+        frames = calibrator.calibrate_sequence(poses.frames, target_masks() if mask_paths else None)
+        for frame, people in zip(frames, poses.frames):
+            name = f"{frame.index:05d}.png"
+            save(out / "calibrated" / name, frame.image)
+            save(out / "calibrated_mask" / name, frame.mask)
+            if len(frame.fits) > 1:
+                for j, fit in enumerate(frame.fits):
+                    image, mask = calibrator.warp_person(fit)
+                    save(out / "people" / str(j) / "calibrated" / name, image)
+                    save(out / "people" / str(j) / "calibrated_mask" / name, mask)
+            report.add(frame, people)
+            while len(pending) > 4 * max(1, writers) or (pending and pending[0].done()):
+                _finish(pending.pop(0))
+            if progress:
+                progress(frame.index + 1, len(poses))
+        while pending:
+            _finish(pending.pop(0))
+
+    document = report.to_json()
+    _finish_write(lambda: write_atomic(out / "report.json", json.dumps(document, indent=1).encode()))
+    _finish_write(lambda: write_atomic(out / "report.png", encode_png(report.render(), compression=6)))
+    return document
+
+
+def _finish(future: Future) -> None:
+    _finish_write(future.result)
+
+
+def _finish_write(write: Callable[[], object]) -> None:
+    try:
+        write()
+    except OSError as error:
+        raise UserError(f"cannot write {error.filename or 'the output'} ({error.strerror})", "io_error") from None

@@ -1,0 +1,1 @@
+"""Command-line entry points: ``tpc`` (calibrate, pose, submit, ...) and ``tpc-backend`` (serve, ...)."""

@@ -1,0 +1,94 @@
+"""The boundary between the service and the engines that make frames.
+
+A worker takes a journaled job, prepares it once (reference, poses, calibration) into a
+:class:`PreparedJob`, and hands it to an :class:`Engine`. The engine knows nothing about sockets,
+journals or clients; it emits frames in order through a callback. Keeping this boundary narrow is
+what lets workers run elsewhere later (scale-out) and lets new engines plug in.
+
+Contract for every engine:
+- ``render`` emits frames ``start .. len(job) - 1`` in increasing order, each an (H, W, 3) uint8 RGB
+  array at ``job.settings.size``.
+- Deterministic: the same job (inputs and settings, seed included) gives byte-identical frames,
+  whatever ``start`` is, so a job resumed after a crash equals an uninterrupted run.
+- Cancellation: ``cancelled()`` is polled at least once per frame or denoising step; when it returns
+  True, ``render`` returns promptly without raising.
+- ``progress(fraction, message)`` may be called any time; fraction in [0, 1] over the whole job.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from tpc.calibration import CalibrationConfig, Calibrator, FrameCalibration
+from tpc.pose_sequence import PoseSequence
+from tpc.propagation import DEFAULT_GROUPS
+
+FrameSink = Callable[[int, np.ndarray], None]
+Cancelled = Callable[[], bool]
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What the user chose for a job; engines ignore what does not apply to them."""
+
+    engine: str = "preview"
+    seed: int = 0
+    steps: int = 25
+    guidance: float = 3.5
+    groups: int = DEFAULT_GROUPS  # iterative propagation M (paper Algorithm 1)
+    tpc: bool = True  # False: plain reference conditioning, no calibrated images
+    width: int = 0  # output size; 0 = the poses' canvas
+    height: int = 0
+
+
+@dataclass
+class PreparedJob:
+    """Everything an engine needs, decoded and checked, with calibration ready for random access."""
+
+    job_id: str
+    reference_image: np.ndarray  # (H, W, 3) uint8 RGB
+    reference_people: list[tuple[np.ndarray, np.ndarray]]  # per person: (17, 3) keypoints, bool mask
+    poses: PoseSequence
+    settings: RenderSettings
+    target_masks: list[np.ndarray] | None = None  # per frame (canvas size, bool), or None
+    calibration_config: CalibrationConfig = field(default_factory=CalibrationConfig)
+    _calibrator: Calibrator | None = field(default=None, init=False, repr=False)
+    _assignments: list[list[int]] | None = field(default=None, init=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.poses)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Output (W, H): the settings' size, or the poses' canvas."""
+        if self.settings.width and self.settings.height:
+            return (self.settings.width, self.settings.height)
+        return self.poses.size
+
+    @property
+    def calibrator(self) -> Calibrator:
+        if self._calibrator is None:
+            self._calibrator = Calibrator(self.reference_image, self.reference_people, self.poses.size, self.calibration_config)
+        return self._calibrator
+
+    def calibration(self, index: int) -> FrameCalibration:
+        """Calibrated image, mask and fits of frame ``index`` (any order; identities tracked once)."""
+        if self._assignments is None:
+            self._assignments = self.calibrator.assignments(self.poses.frames)
+        mask = self.target_masks[index] if self.target_masks is not None else None
+        return self.calibrator.calibrate(self.poses.frames[index], self._assignments[index], mask, index)
+
+
+class Engine(ABC):
+    """Turns a prepared job into frames; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
+        """Emit frames ``start`` onwards, in order, through ``emit(index, rgb)``."""

@@ -1,0 +1,143 @@
+"""`tpc calibrate` end to end through the installed console script, errors included."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tpc.image_io import read_image, read_mask, write_png
+from tpc.pose_sequence import PoseSequence
+from tpc.procrustes import Similarity
+
+TPC = str(Path(sys.executable).with_name("tpc"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([TPC, *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, astronaut):
+    """Reference files and a 12-frame misaligned motion with target masks."""
+    image, points, mask = astronaut
+    folder = tmp_path_factory.mktemp("inputs")
+    write_png(folder / "ref.png", image)
+    write_png(folder / "ref_mask.png", mask)
+    PoseSequence(512, 512, 24.0, [[points]]).save(folder / "ref_kp.json")
+    frames = []
+    (folder / "masks").mkdir()
+    for i in range(12):
+        motion = Similarity(scale=1.0 - 0.04 * i, angle=np.radians(4 * i), translation=(10.0 * i, 5.0 * i))
+        frames.append([motion.apply(points)])
+        write_png(folder / "masks" / f"{i:05d}.png", cv2.warpAffine(mask.astype(np.uint8) * 255, motion.matrix, (512, 512), flags=cv2.INTER_NEAREST))
+    PoseSequence(512, 512, 24.0, frames).save(folder / "poses.json")
+    return folder
+
+
+def calibrate_args(folder: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "calibrate", "--reference", str(folder / "ref.png"), "--poses", str(folder / "poses.json"), "--out", str(out),
+        "--reference-keypoints", str(folder / "ref_kp.json"), "--reference-mask", str(folder / "ref_mask.png"), *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("with_masks", [False, True])
+def test_writes_calibrated_images_masks_and_report(inputs, tmp_path, with_masks):
+    extra = ("--target-masks", str(inputs / "masks")) if with_masks else ()
+    result = run(*calibrate_args(inputs, tmp_path, *extra))
+    assert result.returncode == 0, result.stderr
+    assert "calibrated 12 frames" in result.stderr
+    for i in range(12):
+        image = read_image(tmp_path / "calibrated" / f"{i:05d}.png")
+        mask = cv2.imread(str(tmp_path / "calibrated_mask" / f"{i:05d}.png"), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (512, 512, 3) and mask.shape == (512, 512)
+        assert set(np.unique(mask)) <= {0, 255} and (image[mask == 0] == 0).all()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["frames"]) == 12
+    for i, frame in enumerate(report["frames"]):
+        person = frame["people"][0]
+        assert set(person) >= {"matrix", "scale", "rotation_deg", "translation", "keypoints_used", "score", "fallback"}
+        assert person["fallback"] is None
+        assert person["scale"] == pytest.approx(1.0 - 0.04 * i, rel=0.02 if with_masks else 0.12)
+        if with_masks:
+            target = read_mask(inputs / "masks" / f"{i:05d}.png")
+            ours = cv2.imread(str(tmp_path / "calibrated_mask" / f"{i:05d}.png"), cv2.IMREAD_UNCHANGED) > 0
+            assert (ours & target).sum() / (ours | target).sum() > 0.9
+            # The matrix maps reference pixels to target pixels.
+            matrix = np.array(person["matrix"])
+            nose = matrix[:, :2] @ PoseSequence.load(inputs / "ref_kp.json").frames[0][0][0, :2] + matrix[:, 2]
+            truth = PoseSequence.load(inputs / "poses.json").frames[i][0][0, :2]
+            assert np.linalg.norm(nose - truth) < 6
+    picture = read_image(tmp_path / "report.png")
+    assert picture.shape[0] > 400 and picture.shape[1] > 800
+
+
+def write_json(path: Path, value) -> Path:
+    path.write_text(json.dumps(value))
+    return path
+
+
+def test_user_errors_are_one_sentence_and_exit_2(inputs, tmp_path, astronaut):
+    image, points, _ = astronaut
+    nan_poses = json.loads((inputs / "poses.json").read_text())
+    nan_poses["frames"][3]["people"][0]["keypoints"][5][0] = float("nan")
+    write_png(tmp_path / "small.png", image[:100, :100])
+    (tmp_path / "garbage.png").write_bytes(b"not an image at all")
+    cases = {
+        "missing reference": (["--reference", str(tmp_path / "nope.png")], "reference image .* does not exist"),
+        "undecodable reference": (["--reference", str(tmp_path / "garbage.png")], "not an image"),
+        "missing poses": (["--poses", str(tmp_path / "nope.json")], "poses file .* does not exist"),
+        "bad json": (["--poses", str(write_json(tmp_path / "text.json", "hello"))], "expected a JSON object"),
+        "nan keypoints": (["--poses", str(write_json(tmp_path / "nan.json", nan_poses))], "frame 3, person 0: keypoint 5"),
+        "zero frames": (
+            ["--poses", str(write_json(tmp_path / "empty.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": []}))],
+            "no frames",
+        ),
+        "mask size": (["--reference-mask", str(tmp_path / "small.png")], "must be 512x512"),
+        "keypoint canvas": (["--reference", str(tmp_path / "small.png")], "describes a 512x512 image"),
+        "missing target masks": (["--target-masks", str(tmp_path / "none")], "target mask folder .* does not exist"),
+    }
+    for name, (override, message) in cases.items():
+        args = calibrate_args(inputs, tmp_path / "out")
+        for flag, value in zip(override[::2], override[1::2]):
+            if flag in args:
+                args[args.index(flag) + 1] = value
+            else:
+                args += [flag, value]
+        result = run(*args)
+        assert result.returncode == 2, name
+        assert "Traceback" not in result.stderr, name
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tpc: error: "), (name, result.stderr)
+        assert re.search(message, lines[0]), (name, lines[0])
+
+
+def test_incomplete_target_mask_folder_is_refused_before_any_work(inputs, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for i in range(5):
+        (partial / f"{i:05d}.png").write_bytes((inputs / "masks" / f"{i:05d}.png").read_bytes())
+    result = run(*calibrate_args(inputs, tmp_path / "out", "--target-masks", str(partial)))
+    assert result.returncode == 2 and "00005.png is missing (5 of 12 frames have masks" in result.stderr
+    assert not (tmp_path / "out" / "calibrated" / "00000.png").exists()
+
+
+def test_without_reference_hints_the_command_says_what_is_missing(inputs, tmp_path):
+    result = run("calibrate", "--reference", str(inputs / "ref.png"), "--poses", str(inputs / "poses.json"), "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "--reference-keypoints" in result.stderr or "no person" in result.stderr
+
+
+def test_demo_runs_the_bundled_example(tmp_path):
+    result = run("demo", "--out", str(tmp_path / "demo"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["summary"]["frames"] == 48 and report["summary"]["mean_score"] > 0.5
+    assert len(list((tmp_path / "demo" / "calibrated").glob("*.png"))) == 48

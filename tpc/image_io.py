@@ -1,0 +1,107 @@
+"""Reading and writing the images and masks of the formats (RGB arrays inside, PNG on disk).
+
+Arrays are RGB everywhere in TPC Animate (as in diffusers and scikit-image); OpenCV's BGR stays inside
+this module. Writes go to a temporary file renamed into place, so a reader never sees half a PNG.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+class ImageReadError(ValueError):
+    """An image that cannot be used; the message says which file and why."""
+
+
+def decode_image(data: bytes, *, source: str = "image") -> np.ndarray:
+    """Decode PNG/JPEG/... bytes to an (H, W, 3) uint8 RGB array (alpha dropped, 16-bit scaled)."""
+    if not data:
+        raise ImageReadError(f"{source} is empty")
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ImageReadError(f"{source} is not an image OpenCV can read (PNG, JPEG, WebP, TIFF, BMP...)")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_bytes(path: str | os.PathLike, what: str) -> bytes:
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise ImageReadError(f"{what} {path} is a folder, not an image file")
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ImageReadError(f"{what} {path} cannot be read ({error.strerror})") from None
+
+
+def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB; raises :class:`ImageReadError` with a sentence."""
+    return decode_image(_read_bytes(path, what), source=f"{what} {path}")
+
+
+def read_mask(path: str | os.PathLike, *, what: str = "mask", size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a person mask (0 background, 255 person) as an (H, W) bool array.
+
+    Any non-black pixel counts as person above half intensity. ``size`` = (W, H), when given, must
+    match, since masks are drawn in the pixels of the image they belong to.
+    """
+    image = decode_image(_read_bytes(path, what), source=f"{what} {path}")
+    mask = image.max(axis=2) >= 128
+    if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
+        raise ImageReadError(
+            f"{what} {path} is {mask.shape[1]}x{mask.shape[0]} pixels but must be {size[0]}x{size[1]}"
+        )
+    return mask
+
+
+def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
+    """PNG bytes of an RGB (H, W, 3) or single-channel (H, W) uint8 array."""
+    array = np.asarray(image)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to ``path`` through a temporary file in the same folder and a rename.
+
+    The temporary file is opened with mode 0o666 so the result gets the usual umask permissions
+    (``tempfile.mkstemp`` would leave every output readable by its owner only).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Encode and atomically write a PNG (RGB image, or mask as bool or 0/255)."""
+    write_atomic(path, encode_png(image))
