@@ -16,7 +16,7 @@ the identity, and the fit says which fallback it used and why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Sequence
 
 import cv2
@@ -26,7 +26,7 @@ from . import keypoints as kp
 from .masks import moments_similarity, split_between_people
 from .matching import PeopleMatcher
 from .procrustes import Similarity, SimilarityBatch, fit_similarity_batch
-from .silhouette import NUM_LABELS, UNASSIGNED, BodyWidths, draw_silhouette, drawn_parts, label_parts, relative_size
+from .silhouette import LABEL_SWAP, NUM_LABELS, UNASSIGNED, BodyWidths, draw_silhouette, drawn_parts, label_parts, relative_size
 from .subsets import CORE, part_union_subsets, toggled_neighbours
 
 _ALL_PARTS = np.arange(NUM_LABELS) > 0  # a given target mask describes every part of the person
@@ -48,7 +48,20 @@ class CalibrationConfig:
     # masks: against shapes drawn from keypoints it was measured to lose IoU.
     polish_rounds: int = 3
     facing_away: bool = True  # swap left/right correspondences for a person seen from behind
-    tie_margin: float = 0.002  # within this IoU, prefer the subset with more keypoints
+    # Within this much IoU, prefer the subset with more keypoints (it averages out keypoint jitter).
+    # Shapes drawn from keypoints are rough, so there small IoU differences are noise: measured on
+    # benchmarks/calibration_quality.py, 0.05 there and 0.002 against given masks do best.
+    tie_margin: float = 0.002
+    tie_margin_drawn: float = 0.05
+    max_cells: int = 2048  # IoU terms are counted on at most this many cells per shape (an even stride)
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.score_resolution <= 1024:
+            raise ValueError(f"score_resolution must be between 8 and 1024, got {self.score_resolution}")
+        if self.max_cells < 16:
+            raise ValueError(f"max_cells must be at least 16, got {self.max_cells}")
+        if min(self.refine_rounds, self.polish_rounds) < 0 or min(self.tie_margin, self.tie_margin_drawn) < 0:
+            raise ValueError("rounds and tie margins cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,6 @@ class _Reference:
     area: float
     widths: BodyWidths
     cells: np.ndarray  # (P, 2) float32 centres of low-resolution mask cells, full-res pixels
-    cell_area: float
     labels: np.ndarray  # (H, W) uint8 body-part label of every person pixel (tpc.silhouette)
     facing: int  # handedness on screen, see tpc.keypoints.facing
     box_corners: np.ndarray = field(init=False)  # (4, 2) corners of the mask's bounding box
@@ -137,14 +149,16 @@ class _Reference:
 class _Target:
     keypoints: np.ndarray
     seen: np.ndarray
-    cells: np.ndarray  # (Q, 2) float32 centres of target-shape cells, full-res target pixels
-    cell_area: float
+    shape: np.ndarray  # (h, w) bool grid at the scoring resolution
+    cells: np.ndarray  # (Q, 2) float32 centres of (a stride through) the shape's cells, full-res pixels
+    area: float  # the whole shape's area, full-res pixels
     from_mask: bool  # the shape is a given mask (trustworthy), not drawn from keypoints
     parts: np.ndarray  # (NUM_LABELS,) reference part labels the shape describes
+    tie_margin: float  # IoU differences below this are not worth fewer keypoints
 
     @property
-    def area(self) -> float:
-        return len(self.cells) * self.cell_area
+    def cell_area(self) -> float:
+        return self.area / max(1, len(self.cells))
 
 
 class Calibrator:
@@ -189,7 +203,7 @@ class Calibrator:
         binary = (mask > 0) if mask.dtype != bool else mask
         binary = binary[..., 0] if binary.ndim == 3 else binary
         seen = kp.visible(keypoints, self.config.confidence_threshold)
-        cells, cell_area = _mask_cells(binary, self._ref_zoom)
+        cells = _mask_cells(binary, self._ref_zoom, self.config.max_cells)
         cutout = self.image * binary[..., None].astype(np.uint8)
         widths = BodyWidths.measure(keypoints, binary, self.config.confidence_threshold)
         return _Reference(
@@ -200,7 +214,6 @@ class Calibrator:
             area=float(binary.sum()),
             widths=widths,
             cells=cells,
-            cell_area=cell_area,
             labels=label_parts(keypoints, binary, widths, self.config.confidence_threshold),
             facing=kp.facing(keypoints, self.config.confidence_threshold),
         )
@@ -270,15 +283,21 @@ class Calibrator:
 
     def _target(self, keypoints: np.ndarray, shape: np.ndarray, from_mask: bool) -> _Target:
         rows, cols = np.nonzero(shape)
-        centres = np.stack([cols, rows], axis=1).astype(np.float32)
+        area = len(rows) / self._tgt_zoom**2
+        # A person filling the canvas covers thousands of cells; an even stride through them keeps
+        # the IoU estimate unbiased and the cost bounded.
+        stride = max(1, -(-len(rows) // self.config.max_cells))
+        centres = np.stack([cols[::stride], rows[::stride]], axis=1).astype(np.float32)
         cells = (centres + 0.5) / self._tgt_zoom - 0.5
         return _Target(
             keypoints=keypoints,
             seen=kp.visible(keypoints, self.config.confidence_threshold),
+            shape=shape,
             cells=cells.astype(np.float32),
-            cell_area=1.0 / self._tgt_zoom**2,
+            area=area,
             from_mask=from_mask,
             parts=_ALL_PARTS if from_mask else drawn_parts(keypoints, self.config.confidence_threshold),
+            tie_margin=self.config.tie_margin if from_mask else self.config.tie_margin_drawn,
         )
 
     def _fit_person(self, ref: _Reference, ref_index: int, target: _Target, target_index: int) -> PersonFit:
@@ -299,7 +318,7 @@ class Calibrator:
                     if moments is not None:
                         scores = self._score(ref, target, moments)
                         top = int(np.argmax(scores))
-                        if scores[top] > score + config.tie_margin:
+                        if scores[top] > score + target.tie_margin:
                             return result(
                                 moments.take(top), (), float(scores[top]), FALLBACK_MOMENTS,
                                 "fewer than two face or torso keypoints are visible in both; the masks' moments fitted better",
@@ -341,6 +360,8 @@ class Calibrator:
         if self.config.facing_away and ref.facing:
             target_facing = kp.facing(target.keypoints, self.config.confidence_threshold)
             mirrored = bool(target_facing) and target_facing != ref.facing
+        if mirrored:  # the reference's right arm now covers the target's left arm, and so on
+            target = replace(target, parts=target.parts[LABEL_SWAP])
         return self._search(ref, target, mirrored=mirrored)
 
     def _search(self, ref: _Reference, target: _Target, mirrored: bool):
@@ -358,7 +379,7 @@ class Calibrator:
             if len(neighbours) == 0:
                 break
             challenger = self._best_of(ref, target, source, neighbours)
-            if challenger is None or challenger[2] <= best[2] + self.config.tie_margin:
+            if challenger is None or challenger[2] <= best[2] + target.tie_margin:
                 break
             best = challenger
         if self.config.polish_rounds and target.from_mask:
@@ -380,7 +401,7 @@ class Calibrator:
             batch = _nudges(transform, centre, size, step)
             scores = self._score(ref, target, batch)
             top = int(np.argmax(scores))
-            if scores[top] > score + self.config.tie_margin:
+            if scores[top] > score + target.tie_margin:
                 transform, score = batch.take(top), float(scores[top])
                 centre = transform.apply(ref.cells.mean(axis=0, keepdims=True))[0] if len(ref.cells) else centre
             else:
@@ -395,7 +416,7 @@ class Calibrator:
         if top < 0:
             return None
         # Within the tie margin, prefer more keypoints (a steadier fit); then the earlier candidate.
-        close = np.flatnonzero(scores >= top - self.config.tie_margin)
+        close = np.flatnonzero(scores >= top - target.tie_margin)
         choice = close[np.argmax(subsets[close].sum(axis=1))]
         return batch.take(int(choice)), subsets[choice].copy(), float(scores[choice])
 
@@ -445,7 +466,7 @@ class Calibrator:
 
         A principal axis has no direction, so both readings are scored and the better one kept.
         """
-        transform = moments_similarity(ref.mask, self._target_grid_mask(target))
+        transform = moments_similarity(ref.mask, target.shape.astype(np.uint8))
         if transform is None:
             return None
         transform = _rescale_grid_similarity(transform, self._tgt_zoom)
@@ -457,14 +478,6 @@ class Calibrator:
             translation=np.array([transform.translation, turned]),
             valid=np.array([True, True]),
         )
-
-    def _target_grid_mask(self, target: _Target) -> np.ndarray:
-        """The target shape as a full-resolution-sized moment source (cells drawn back on a grid)."""
-        grid_w, grid_h = self._tgt_grid
-        grid = np.zeros((grid_h, grid_w), np.uint8)
-        cells = np.rint((target.cells + 0.5) * self._tgt_zoom - 0.5).astype(np.int64)
-        grid[cells[:, 1], cells[:, 0]] = 1
-        return grid
 
     # -- rendering ------------------------------------------------------------------------------------
     def render(self, fits: Sequence[PersonFit]) -> tuple[np.ndarray, np.ndarray]:
@@ -535,18 +548,21 @@ class Calibrator:
             yield self.calibrate(people, reference_for, target_mask, index)
 
 
-def _mask_cells(mask: np.ndarray, zoom: float) -> tuple[np.ndarray, float]:
-    """Centres (full-res pixels) of the low-res cells at least half covered by the mask."""
+def _mask_cells(mask: np.ndarray, zoom: float, limit: int) -> np.ndarray:
+    """Centres (full-res pixels) of low-res cells at least half covered by the mask, at most ``limit``
+    of them (an even stride), used to estimate what share of the warped person stays on the canvas."""
     height, width = mask.shape
     grid = (max(1, int(np.ceil(width * zoom))), max(1, int(np.ceil(height * zoom))))
     small = cv2.resize(mask.astype(np.uint8) * 255, grid, interpolation=cv2.INTER_AREA)
     rows, cols = np.nonzero(small >= 128)
-    if len(rows) == 0 and mask.any():  # a tiny person: keep at least its own pixels
+    if len(rows) == 0:  # a tiny person: its own pixels
         rows, cols = np.nonzero(mask)
-        return np.stack([cols, rows], axis=1).astype(np.float32), 1.0
+        return np.stack([cols, rows], axis=1).astype(np.float32)
+    stride = max(1, -(-len(rows) // limit))
+    rows, cols = rows[::stride], cols[::stride]
     zoom_x, zoom_y = grid[0] / width, grid[1] / height
     centres = np.stack([(cols + 0.5) / zoom_x - 0.5, (rows + 0.5) / zoom_y - 0.5], axis=1)
-    return centres.astype(np.float32), float(mask.sum()) / max(1, len(rows))
+    return centres.astype(np.float32)
 
 
 def _nudges(transform: Similarity, centre: np.ndarray, size: float, step: float) -> SimilarityBatch:

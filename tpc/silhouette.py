@@ -116,6 +116,10 @@ HEAD, TORSO = 1, 2
 LIMB_PARTS = {limb: 3 + i for i, limb in enumerate(kp.LIMBS)}
 UNASSIGNED = 3 + len(kp.LIMBS)
 NUM_LABELS = UNASSIGNED + 1
+# Label permutation exchanging left and right limbs (for people seen from behind).
+LABEL_SWAP = np.arange(NUM_LABELS)
+for _limb, _label in LIMB_PARTS.items():
+    LABEL_SWAP[_label] = LIMB_PARTS[tuple(kp.LEFT_RIGHT_SWAP[i] for i in _limb)]
 
 
 def drawn_parts(keypoints: np.ndarray, threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD) -> np.ndarray:
