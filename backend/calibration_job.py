@@ -57,43 +57,59 @@ def load_reference(
     image_path: str | Path,
     keypoints_path: str | Path | None,
     mask_path: str | Path | None,
+    *,
+    people: int = 1,
 ) -> Reference:
-    """The reference image with the user's keypoints and mask.
+    """The reference image with its people's keypoints and masks: the user's, else found by perception.
 
-    Several people in the keypoint file share one mask: it is split between them by nearest
-    skeleton. Raises :class:`UserError` for anything missing, unreadable or of the wrong size.
+    Without a keypoints file, up to ``people`` people are detected in the photo (turned and zoomed
+    in when needed; see tpc_backend.perception); without a mask, the people are segmented. A mask
+    shared by several people is split between them by nearest skeleton. Everything the user gave is
+    checked before perception runs. Raises :class:`UserError` for anything missing, unreadable or of
+    the wrong size, and when no person can be found.
     """
     try:
         image = read_image(image_path, what="reference image")
     except ImageReadError as error:
         raise UserError(str(error), "not_found" if "does not exist" in str(error) else "bad_input") from None
     size = (image.shape[1], image.shape[0])
-    if keypoints_path is None or mask_path is None:
-        missing = " and ".join(
-            flag for flag, value in (("--reference-keypoints", keypoints_path), ("--reference-mask", mask_path)) if value is None
-        )
-        raise UserError(
-            f"the reference's keypoints and person mask are needed: pass {missing} "
-            "(automatic person detection is not available in this installation)",
-            "missing_input",
-        )
-    poses = load_poses(keypoints_path, "reference keypoints")
+    given = None if keypoints_path is None else _reference_keypoints(keypoints_path, size)
+    mask = None
+    if mask_path is not None:
+        try:
+            mask = read_mask(mask_path, what="reference mask", size=size)
+        except ImageReadError as error:
+            raise UserError(str(error)) from None
+    if given is None:
+        from .perception import detect_people
+
+        try:
+            found = detect_people(image, max_people=max(1, people))
+        except UserError as error:
+            raise UserError(f"reference image {image_path}: {error}", error.code) from None
+        keypoints = [points for points, _ in found]
+        masks = [person_mask for _, person_mask in found] if mask is None else split_between_people(mask, keypoints)
+    elif mask is None:
+        from .perception import segment_people
+
+        keypoints, masks = given, segment_people(image, given)
+    else:
+        keypoints, masks = given, split_between_people(mask, given)
+    return Reference(image=image, people=list(zip(keypoints, masks)))
+
+
+def _reference_keypoints(path: str | Path, size: tuple[int, int]) -> list[np.ndarray]:
+    poses = load_poses(path, "reference keypoints")
     if len(poses) != 1:
-        raise UserError(f"reference keypoints file {keypoints_path} must hold exactly one frame, it has {len(poses)}")
+        raise UserError(f"reference keypoints file {path} must hold exactly one frame, it has {len(poses)}")
     if poses.size != size:
         raise UserError(
-            f"reference keypoints file {keypoints_path} describes a {poses.width}x{poses.height} image, "
+            f"reference keypoints file {path} describes a {poses.width}x{poses.height} image, "
             f"but the reference image is {size[0]}x{size[1]}"
         )
-    people = poses.frames[0]
-    if not people:
-        raise UserError(f"reference keypoints file {keypoints_path} has no people in its frame")
-    try:
-        mask = read_mask(mask_path, what="reference mask", size=size)
-    except ImageReadError as error:
-        raise UserError(str(error)) from None
-    masks = split_between_people(mask, people)
-    return Reference(image=image, people=list(zip(people, masks)))
+    if not poses.frames[0]:
+        raise UserError(f"reference keypoints file {path} has no people in its frame")
+    return poses.frames[0]
 
 
 def target_mask_paths(directory: str | Path, count: int, size: tuple[int, int]) -> list[Path]:

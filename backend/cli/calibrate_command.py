@@ -22,8 +22,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--reference", required=True, metavar="REF.png", help="photo of the person to animate")
     parser.add_argument("--poses", required=True, metavar="POSES.json", help="target poses (PoseSequence JSON)")
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder (created if needed)")
-    parser.add_argument("--reference-keypoints", metavar="KP.json", help="reference keypoints (PoseSequence, one frame)")
-    parser.add_argument("--reference-mask", metavar="MASK.png", help="reference person mask (0 background, 255 person)")
+    parser.add_argument(
+        "--reference-keypoints", metavar="KP.json",
+        help="reference keypoints (PoseSequence, one frame; default: found with MediaPipe, as many people as the poses show)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reference-mask", metavar="MASK.png",
+        help="reference person mask (0 background, 255 person; default: found with MediaPipe)",
+    )  # fmt: skip
     parser.add_argument("--target-masks", metavar="DIR", help="target person masks DIR/00000.png... (canvas size)")
     parser.add_argument(
         "--score-resolution", type=int, default=CalibrationConfig.score_resolution, metavar="N",
@@ -36,14 +42,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..calibration_job import calibrate_to_folder, load_poses, load_reference, target_mask_paths
 
-    if not 8 <= args.score_resolution <= 1024:
-        raise UserError(f"--score-resolution must be between 8 and 1024, got {args.score_resolution}")
+    try:
+        config = CalibrationConfig(score_resolution=args.score_resolution)
+    except ValueError as error:
+        raise UserError(f"--score-resolution: {error}") from None
     poses = load_poses(args.poses)
     if len(poses) == 0:
         raise UserError(f"poses file {args.poses} has no frames; there is nothing to calibrate")
-    reference = load_reference(args.reference, args.reference_keypoints, args.reference_mask)
     masks = target_mask_paths(args.target_masks, len(poses), poses.size) if args.target_masks else None
-    config = CalibrationConfig(score_resolution=args.score_resolution)
+    most_people = max(len(frame) for frame in poses.frames)
+    reference = load_reference(args.reference, args.reference_keypoints, args.reference_mask, people=most_people)
     progress = None if args.quiet else ProgressBar("calibrate")
     report = calibrate_to_folder(reference, poses, args.out, masks, config, progress)
     if not args.quiet:

@@ -1,0 +1,177 @@
+"""``tpc pose``: keypoints (and person masks) from a photo, a driving video or someone else's pose files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import UserError
+from .progress import ProgressBar
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "pose",
+        help="find people's keypoints and masks in a photo or video, or convert OpenPose/COCO pose files",
+        description="Write a PoseSequence (COCO-17) for INPUT: a photo (one frame), a driving video (mp4, mov, "
+        "webm...; one frame per video frame), or pose files to convert (OpenPose JSON, a folder of them, COCO "
+        "keypoints). Photos and videos also give person masks with --masks. Runs offline on the CPU with MediaPipe; "
+        "--estimator mmpose and --mask-estimator sam use your own model files.",
+    )
+    parser.add_argument("input", metavar="INPUT", help="photo, video, pose file or folder of OpenPose files")
+    parser.add_argument("--out", required=True, metavar="POSES.json", help="where to write the PoseSequence")
+    parser.add_argument("--masks", metavar="DIR", help="write person masks DIR/00000.png... (one per frame; all people of a frame together)")
+    parser.add_argument("--estimator", default="mediapipe", metavar="NAME", help="pose estimator: mediapipe (default) or mmpose")
+    parser.add_argument("--mask-estimator", default="mediapipe", metavar="NAME", help="mask estimator: mediapipe (default) or sam")
+    parser.add_argument("--max-people", type=int, default=1, metavar="N", help="find up to N people (default %(default)s)")
+    parser.add_argument("--no-retries", action="store_true", help="do not look again turned and zoomed in when nobody is found")
+    parser.add_argument("--no-smoothing", action="store_true", help="videos: keep the raw per-frame keypoints (no One-Euro filter)")
+    models = parser.add_argument_group("optional models (local files; nothing is downloaded)")
+    models.add_argument("--sam-checkpoint", metavar="PATH", help="segment-anything checkpoint for --mask-estimator sam")
+    models.add_argument("--sam-model-type", metavar="TYPE", help="vit_b, vit_l or vit_h (optional: read from the checkpoint)")
+    models.add_argument("--mmpose-config", metavar="PATH", help="MMPose model config for --estimator mmpose")
+    models.add_argument("--mmpose-checkpoint", metavar="PATH", help="MMPose model weights for --estimator mmpose")
+    models.add_argument("--mmpose-detector-config", metavar="PATH", help="MMDetection person detector config (optional)")
+    models.add_argument("--mmpose-detector-checkpoint", metavar="PATH", help="MMDetection person detector weights (optional)")
+    models.add_argument("--device", metavar="DEVICE", help="torch device for optional models (default: cuda when present, else cpu)")
+    files = parser.add_argument_group("pose files")
+    files.add_argument("--width", type=int, metavar="W", help="canvas width in pixels, for OpenPose files that do not state it")
+    files.add_argument("--height", type=int, metavar="H", help="canvas height in pixels, for OpenPose files that do not state it")
+    files.add_argument("--fps", type=float, metavar="F", help="frame rate for pose files that do not state it (default 30)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    source = Path(args.input)
+    if not source.exists():
+        raise UserError(f"input {source} does not exist", "not_found")
+    if args.max_people < 1:
+        raise UserError(f"--max-people must be at least 1, got {args.max_people}")
+    kind = _kind(source)
+    if kind == "poses":
+        if args.masks:
+            raise UserError("--masks needs a photo or a video; pose files have no pixels to cut people from")
+        return _convert(source, args)
+    from ..perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
+
+    settings = EstimatorSettings(
+        sam_checkpoint=args.sam_checkpoint,
+        sam_model_type=args.sam_model_type,
+        mmpose_config=args.mmpose_config,
+        mmpose_checkpoint=args.mmpose_checkpoint,
+        mmpose_detector_config=args.mmpose_detector_config,
+        mmpose_detector_checkpoint=args.mmpose_detector_checkpoint,
+        device=args.device,
+    )
+    detector = PeopleDetector(
+        pose_estimator(args.estimator, settings), mask_estimator(args.mask_estimator, settings), retries=not args.no_retries
+    )
+    if kind == "video":
+        return _video(source, detector, args)
+    return _image(source, detector, args)
+
+
+def _kind(source: Path) -> str:
+    from ..perception.video import VIDEO_SUFFIXES
+
+    suffix = source.suffix.lower()
+    if source.is_dir() or suffix == ".json":
+        return "poses"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    raise UserError(
+        f"input {source} is not a photo ({', '.join(IMAGE_SUFFIXES)}), a video ({', '.join(VIDEO_SUFFIXES)}) "
+        "or pose files (.json, or a folder of them)"
+    )
+
+
+def _save(poses, out: str) -> None:
+    from tpc.image_io import write_atomic
+
+    try:
+        write_atomic(out, json.dumps(poses.to_json()).encode())
+    except OSError as error:
+        raise UserError(f"cannot write {out} ({error.strerror})", "io_error") from None
+
+
+def _image(source: Path, detector, args: argparse.Namespace) -> int:
+    from tpc.image_io import ImageReadError, read_image, write_png
+    from tpc.pose_sequence import PoseSequence
+
+    from ..perception import NO_PERSON
+
+    try:
+        image = read_image(source, what="photo")
+    except ImageReadError as error:
+        raise UserError(str(error)) from None
+    people = detector.detect(image, args.max_people)
+    if not people:
+        raise UserError(f"photo {source}: {NO_PERSON}", "no_person")
+    height, width = image.shape[:2]
+    _save(PoseSequence(width, height, 30.0, [[keypoints for keypoints, _ in people]]), args.out)
+    if args.masks:
+        union = people[0][1].copy()
+        for _, mask in people[1:]:
+            union |= mask
+        try:
+            write_png(Path(args.masks) / "00000.png", union)
+        except OSError as error:
+            raise UserError(f"cannot write the mask into {args.masks} ({error.strerror})", "io_error") from None
+    if not args.quiet:
+        masks = f", mask in {Path(args.masks) / '00000.png'}" if args.masks else ""
+        print(f"found {len(people)} {'person' if len(people) == 1 else 'people'} in {source}: keypoints in {args.out}{masks}", file=sys.stderr)
+    return 0
+
+
+def _video(source: Path, detector, args: argparse.Namespace) -> int:
+    from ..perception.smoothing import OneEuroSettings
+    from ..perception.video import extract_video_poses
+
+    started = time.perf_counter()
+    result = extract_video_poses(
+        source,
+        detector,
+        max_people=args.max_people,
+        smoothing=None if args.no_smoothing else OneEuroSettings(),
+        masks_dir=args.masks,
+        progress=None if args.quiet else ProgressBar("pose"),
+    )
+    _save(result.poses, args.out)
+    if result.warning:
+        print(f"tpc: warning: {result.warning}", file=sys.stderr)
+    if not args.quiet:
+        frames = len(result.poses)
+        with_people = sum(1 for people in result.poses.frames if people)
+        per_frame = 1000 * (time.perf_counter() - started) / max(1, frames)
+        print(
+            f"{source}: {frames} frames ({with_people} with people), {per_frame:.0f} ms per frame; "
+            f"keypoints in {args.out}" + (f", masks in {args.masks}" if args.masks else ""),
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _convert(source: Path, args: argparse.Namespace) -> int:
+    from tpc.pose_io import load_pose_source
+    from tpc.pose_sequence import PoseFormatError
+
+    if (args.width is None) != (args.height is None):
+        raise UserError("give both --width and --height, or neither")
+    canvas = (args.width, args.height) if args.width is not None else None
+    try:
+        poses = load_pose_source(source, canvas=canvas, fps=args.fps)
+    except PoseFormatError as error:
+        raise UserError(str(error)) from None
+    _save(poses, args.out)
+    if not args.quiet:
+        people = sum(len(frame) for frame in poses.frames)
+        print(f"converted {source}: {len(poses)} frames, {people} people in all, {poses.width}x{poses.height}; wrote {args.out}", file=sys.stderr)
+    return 0

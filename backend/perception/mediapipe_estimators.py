@@ -1,0 +1,130 @@
+"""The default estimators: MediaPipe's BlazePose and selfie segmentation, bundled in the wheel, CPU only.
+
+mediapipe 0.10.21 ships the full pose model and the selfie segmentation models inside its wheel,
+so these work offline out of the box; the lite and heavy pose models are not bundled (MediaPipe
+would download them), so they are never used. BlazePose finds one person per call and gives 33 landmarks plus a
+person mask; the landmarks become COCO-17 with their visibility as confidence. A MediaPipe graph is
+not thread-safe, so each estimator serialises its calls.
+
+MediaPipe's C++ side prints a dozen log lines to the process's stderr while a graph starts and first
+runs (GLOG_minloglevel does not reach them), which would bury the one line a user needs; stderr's
+file descriptor is pointed at /dev/null during those calls only: the graph's start, and its calls
+until it first finds a person (at most 32 of them). Other threads' stderr is muted then too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging, before it is imported
+
+import mediapipe as mp
+import numpy as np
+
+from tpc import keypoints as kp
+
+from ..errors import UserError
+from .body import person_box, upright_quarter_turns
+from .estimators import Detection
+from .views import person_view
+
+
+_BLANK = np.zeros((64, 64, 3), dtype=np.uint8)
+_QUIET_CALLS = 32  # calls kept quiet until the first person is found (a whole search of a photo)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(enabled: bool) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration (other threads' stderr too; keep it short)."""
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        sink = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no usable stderr descriptor (embedded interpreters): nothing to hide
+        yield
+        return
+    try:
+        os.dup2(sink, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
+
+
+class MediaPipePose:
+    """BlazePose full in static-image mode, with its segmentation mask."""
+
+    name = "mediapipe"
+
+    def __init__(self) -> None:
+        model = Path(mp.__file__).parent / "modules" / "pose_landmark" / "pose_landmark_full.tflite"
+        if not model.is_file():  # MediaPipe would try to download it
+            raise UserError(
+                f"MediaPipe's pose model {model} is missing; reinstall mediapipe==0.10.21, whose wheel contains it",
+                "missing_package",
+            )
+        self._lock = threading.Lock()
+        self._quiet_calls = _QUIET_CALLS  # the landmark stage logs when it first finds a person
+        with _quiet_native_stderr(True):
+            self._pose = mp.solutions.pose.Pose(static_image_mode=True, enable_segmentation=True, model_complexity=1)
+            self._pose.process(_BLANK)  # waits for the graph's threads to finish starting (and logging)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        height, width = image.shape[:2]
+        with self._lock, _quiet_native_stderr(self._quiet_calls > 0):
+            result = self._pose.process(np.ascontiguousarray(image))
+            self._quiet_calls = 0 if result.pose_landmarks is not None else self._quiet_calls - 1
+        if result.pose_landmarks is None:
+            return []
+        landmarks = np.array([[p.x * width, p.y * height, p.visibility] for p in result.pose_landmarks.landmark])
+        keypoints = kp.convert_to_coco17(landmarks, "blazepose33")
+        keypoints[:, 2] = np.clip(keypoints[:, 2], 0.0, 1.0)
+        mask = None if result.segmentation_mask is None else np.asarray(result.segmentation_mask, dtype=np.float32)
+        return [Detection(keypoints=keypoints, mask=mask)]
+
+
+class MediaPipeMask:
+    """The pose model's own person mask when there is one; else selfie segmentation around the person.
+
+    Selfie segmentation marks every person-like pixel of what it sees; it is run on an upright crop
+    around the given person, so a small or rotated person is seen large and upright (the mask is
+    split between several people afterwards).
+    """
+
+    name = "mediapipe"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._segmenter = None  # made on first need: with MediaPipe pose, the pose model's masks suffice
+
+    def _segment(self, image: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if self._segmenter is None:
+                with _quiet_native_stderr(True):
+                    self._segmenter = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+                    return self._segmenter.process(np.ascontiguousarray(image)).segmentation_mask
+            return self._segmenter.process(np.ascontiguousarray(image)).segmentation_mask
+
+    def segment(self, image: np.ndarray, people: Sequence[Detection]) -> list[np.ndarray]:
+        height, width = image.shape[:2]
+        masks = []
+        for person in people:
+            if person.mask is not None:
+                masks.append(person.mask)
+                continue
+            box = person_box(person.keypoints, None, (width, height))
+            if box is None:
+                masks.append(np.zeros((height, width), np.float32))
+                continue
+            view = person_view(box, upright_quarter_turns(person.keypoints), target_side=256)
+            masks.append(view.mask_to_original(self._segment(view.render(image)), (width, height)))
+        return masks

@@ -1,0 +1,207 @@
+"""A driving video to poses: per-frame keypoints and person masks, followed, smoothed and written.
+
+Frames are decoded with PyAV (FFmpeg), turned as the file's display rotation says (phones store
+portrait videos sideways), and handed one by one to the same people search as photos. Several people
+are followed from frame to frame by their keypoints, so a person keeps their place in every frame's
+list (ordered by when they first appeared) and their own smoothing filter. Masks are written as
+each frame is done; a file damaged or cut short part-way keeps the frames before the damage, with
+a warning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from tpc.image_io import write_png
+from tpc.matching import min_cost_assignment
+from tpc.pose_sequence import MAX_CANVAS, MAX_FRAMES, PoseSequence
+
+from ..errors import UserError
+from .body import keypoint_distance
+from .people import PeopleDetector
+from .smoothing import KeypointFilter, OneEuroSettings
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+SAME_TRACK = 0.5  # keypoint distance (relative to size) under which a person continues a track
+
+Progress = Callable[[int, int], None]
+
+
+class VideoReader:
+    """Decoded RGB frames of a video file's first video stream, upright, with their times."""
+
+    def __init__(self, path: str | Path) -> None:
+        import av
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"video {self.path} does not exist", "not_found")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError) as error:
+            raise UserError(f"video {self.path} cannot be opened ({_reason(error)}); is it an mp4, mov or webm file?", "bad_input") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise UserError(f"{self.path} has no video stream", "bad_input")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(30)
+        self.fps = float(rate)
+        duration = (
+            float(self._stream.duration * self._stream.time_base)
+            if self._stream.duration and self._stream.time_base
+            else (self._container.duration or 0) / 1e6
+        )
+        self.frame_count = int(self._stream.frames) or int(round(duration * self.fps))
+        self.error: str | None = None  # why decoding stopped early, if it did
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._container.close()
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        import av
+
+        index = 0
+        frames = self._container.decode(self._stream)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as error:
+                if index == 0:
+                    raise UserError(f"video {self.path} cannot be decoded ({_reason(error)})", "bad_input") from None
+                self.error = f"decoding stopped after frame {index - 1} ({_reason(error)})"
+                return
+            image = frame.to_ndarray(format="rgb24")
+            turns = int(round((frame.rotation or 0) / 90.0)) % 4
+            if turns:
+                image = np.ascontiguousarray(np.rot90(image, turns))  # counter-clockwise, as the display matrix says
+            seconds = float(frame.time) if frame.time is not None else index / self.fps
+            index += 1
+            yield seconds, image
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+@dataclass
+class _Tracks:
+    """People followed across frames: each track's last keypoints and its filter."""
+
+    smoothing: OneEuroSettings | None
+    unit: float
+    last: dict[int, np.ndarray] = field(default_factory=dict)
+    filters: dict[int, KeypointFilter] = field(default_factory=dict)
+    next_id: int = 0
+
+    def assign(self, people: list[np.ndarray]) -> list[int]:
+        """A track id for every person of this frame (new ids for newcomers)."""
+        ids: list[int | None] = [None] * len(people)
+        known = list(self.last)
+        if known and people:
+            cost = np.array([[keypoint_distance(p, self.last[t]) for t in known] for p in people])
+            for row, col in min_cost_assignment(np.where(np.isfinite(cost), cost, 1e6)):
+                if cost[row, col] < SAME_TRACK:
+                    ids[row] = known[col]
+        for index, value in enumerate(ids):
+            if value is None:
+                ids[index] = self.next_id
+                self.next_id += 1
+        self.last = {i: p for i, p in zip(ids, people)}
+        return [int(i) for i in ids]  # type: ignore[arg-type]
+
+    def smooth(self, track: int, seconds: float, keypoints: np.ndarray) -> np.ndarray:
+        if self.smoothing is None:
+            return keypoints
+        if track not in self.filters:
+            self.filters[track] = KeypointFilter(self.smoothing, self.unit)
+        return self.filters[track](seconds, keypoints)
+
+
+@dataclass
+class VideoPoses:
+    """What a video gave: its poses, and a sentence when decoding stopped early."""
+
+    poses: PoseSequence
+    warning: str | None = None
+
+
+def extract_video_poses(
+    path: str | Path,
+    detector: PeopleDetector,
+    *,
+    max_people: int = 1,
+    smoothing: OneEuroSettings | None = OneEuroSettings(),
+    masks_dir: str | Path | None = None,
+    progress: Progress | None = None,
+) -> VideoPoses:
+    """Keypoints of up to ``max_people`` people in every frame of a video, as a PoseSequence.
+
+    ``masks_dir`` receives one union person mask per frame, ``00000.png``... at the video's size
+    (the layout ``tpc calibrate --target-masks`` reads). Frames where nobody is found have no
+    people (and an empty mask). Raises :class:`UserError` for a missing or unreadable video.
+    """
+    with VideoReader(path) as video:
+        frames: list[list[np.ndarray]] = []
+        size: tuple[int, int] | None = None
+        tracks: _Tracks | None = None
+        masks = Path(masks_dir) if masks_dir is not None else None
+        if masks is not None:
+            try:
+                masks.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UserError(f"cannot create the mask folder {masks} ({error.strerror})", "io_error") from None
+        for seconds, image in video:
+            if size is None:
+                size = (image.shape[1], image.shape[0])
+                if max(size) > MAX_CANVAS:
+                    raise UserError(f"video {video.path} is {size[0]}x{size[1]}; at most {MAX_CANVAS} pixels a side are supported")
+                tracks = _Tracks(smoothing, unit=float(size[1]))
+            elif (image.shape[1], image.shape[0]) != size:
+                image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            if len(frames) >= MAX_FRAMES:
+                raise UserError(f"video {video.path} has more than {MAX_FRAMES} frames; cut it into shorter pieces")
+            people = detector.detect(image, max_people, thorough=False)
+            ids = tracks.assign([keypoints for keypoints, _ in people])
+            order = np.argsort(ids, kind="stable")
+            frames.append([tracks.smooth(ids[i], seconds, people[i][0]) for i in order])
+            if masks is not None:
+                union = np.zeros(image.shape[:2], dtype=bool)
+                for _, mask in people:
+                    union |= mask
+                _write_mask(masks / f"{len(frames) - 1:05d}.png", union)
+            if progress:
+                progress(len(frames), max(video.frame_count, len(frames)))
+        if size is None:
+            raise UserError(f"video {video.path} has no frames", "bad_input")
+        if progress and video.frame_count > len(frames):  # the container promised more frames
+            progress(len(frames), len(frames))
+        warning = None
+        if video.error:
+            warning = f"video {video.path}: {video.error}; kept the {len(frames)} frames before it"
+        elif len(frames) < video.frame_count - 1:  # one frame of slack: durations round
+            warning = (
+                f"video {video.path} announces {video.frame_count} frames but only {len(frames)} could be decoded; "
+                "is the file cut short?"
+            )
+        fps = video.fps if math.isfinite(video.fps) and video.fps > 0 else 30.0
+        return VideoPoses(PoseSequence(size[0], size[1], fps, frames), warning)
+
+
+def _write_mask(path: Path, mask: np.ndarray) -> None:
+    try:
+        write_png(path, mask)
+    except OSError as error:
+        raise UserError(f"cannot write {path} ({error.strerror})", "io_error") from None
