@@ -56,17 +56,19 @@ def read_image(path: str | os.PathLike, *, what: str = "image") -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike, *, what: str = "mask", size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a person mask (0 background, 255 person) as an (H, W) bool array.
+    """Read a person mask (0 background, 255 person) as an (H, W) bool array (see :func:`decode_mask`)."""
+    return decode_mask(_read_bytes(path, what), source=f"{what} {path}", size=size)
 
-    Any non-black pixel counts as person above half intensity. ``size`` = (W, H), when given, must
-    match, since masks are drawn in the pixels of the image they belong to.
+
+def decode_mask(data: bytes, *, source: str = "mask", size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode a person mask (0 background, 255 person) from image bytes as an (H, W) bool array.
+
+    Any pixel above half intensity counts as person. ``size`` = (W, H), when given, must match,
+    since masks are drawn in the pixels of the image they belong to.
     """
-    image = decode_image(_read_bytes(path, what), source=f"{what} {path}")
-    mask = image.max(axis=2) >= 128
+    mask = decode_image(data, source=source).max(axis=2) >= 128
     if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
-        raise ImageReadError(
-            f"{what} {path} is {mask.shape[1]}x{mask.shape[0]} pixels but must be {size[0]}x{size[1]}"
-        )
+        raise ImageReadError(f"{source} is {mask.shape[1]}x{mask.shape[0]} pixels but must be {size[0]}x{size[1]}")
     return mask
 
 

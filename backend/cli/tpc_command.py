@@ -12,9 +12,9 @@ import sys
 from tpc import __version__
 
 from ..errors import UserError
-from . import calibrate_command, demo_command
+from . import calibrate_command, cancel_command, demo_command, pose_command, status_command, submit_command
 
-SUBCOMMANDS = (calibrate_command, demo_command)
+SUBCOMMANDS = (calibrate_command, demo_command, pose_command, submit_command, status_command, cancel_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

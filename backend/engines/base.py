@@ -59,6 +59,7 @@ class PreparedJob:
     calibration_config: CalibrationConfig = field(default_factory=CalibrationConfig)
     _calibrator: Calibrator | None = field(default=None, init=False, repr=False)
     _assignments: list[list[int]] | None = field(default=None, init=False, repr=False)
+    _last: FrameCalibration | None = field(default=None, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -77,11 +78,18 @@ class PreparedJob:
         return self._calibrator
 
     def calibration(self, index: int) -> FrameCalibration:
-        """Calibrated image, mask and fits of frame ``index`` (any order; identities tracked once)."""
+        """Calibrated image, mask and fits of frame ``index`` (any order; identities tracked once).
+
+        The latest frame is kept, so the engine and the service's report asking for the same frame
+        one after the other calibrate it once.
+        """
+        if self._last is not None and self._last.index == index:
+            return self._last
         if self._assignments is None:
             self._assignments = self.calibrator.assignments(self.poses.frames)
         mask = self.target_masks[index] if self.target_masks is not None else None
-        return self.calibrator.calibrate(self.poses.frames[index], self._assignments[index], mask, index)
+        self._last = self.calibrator.calibrate(self.poses.frames[index], self._assignments[index], mask, index)
+        return self._last
 
 
 class Engine(ABC):

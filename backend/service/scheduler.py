@@ -1,0 +1,95 @@
+"""Which job runs next, and the cancel and stop signals a running job polls.
+
+One place decides a job's state transitions between queued, running and cancelled, under one lock,
+and journals each before anyone is told: a cancel is on disk before the client hears it was
+accepted, so a crash right after cannot bring the job back. Jobs run in submission order.
+
+Two signals reach a running engine through ``cancelled()``: a cancel (the job ends as cancelled)
+and a stop (SIGTERM: the job stays running in the journal and resumes at the next start).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, Journal
+
+
+class RunHandle:
+    """What a worker holds while it runs a job."""
+
+    def __init__(self, job_id: str, stopping: threading.Event) -> None:
+        self.job_id = job_id
+        self.cancel_requested = threading.Event()
+        self._stopping = stopping
+
+    def cancelled(self) -> bool:
+        """Should the engine stop now? (cancelled, or the backend is shutting down)"""
+        return self.cancel_requested.is_set() or self._stopping.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+
+class Scheduler:
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._queue: deque[str] = deque()
+        self._running: dict[str, RunHandle] = {}
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+
+    def enqueue(self, job_id: str) -> None:
+        """Queue a journaled job, or resume one that was cancelled, failed or interrupted."""
+        with self._changed:
+            handle = self._running.get(job_id)
+            if handle is not None:  # cancelled but not yet stopped: let it go on
+                handle.cancel_requested.clear()
+                self.journal.set_state(job_id, RUNNING)
+            elif job_id not in self._queue:
+                self.journal.set_state(job_id, QUEUED)
+                self._queue.append(job_id)
+                self._changed.notify()
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job; False when it had already finished."""
+        with self._changed:
+            moved = self.journal.set_state(job_id, CANCELLED, only_from=UNFINISHED)
+            if job_id in self._queue:
+                self._queue.remove(job_id)
+            handle = self._running.get(job_id)
+            if handle is not None:
+                handle.cancel_requested.set()
+            return moved
+
+    def queue_position(self, job_id: str) -> int | None:
+        """How many jobs run or wait before this queued one (None when it is not queued)."""
+        with self._changed:
+            if job_id not in self._queue:
+                return None
+            return self._queue.index(job_id) + len(self._running)
+
+    def next_job(self) -> RunHandle | None:
+        """Block until a job is due (marking it running), or return None once stopping."""
+        with self._changed:
+            while not self._queue and not self._stopping.is_set():
+                self._changed.wait()
+            if self._stopping.is_set():
+                return None
+            job_id = self._queue.popleft()
+            handle = RunHandle(job_id, self._stopping)
+            self._running[job_id] = handle
+            self.journal.set_state(job_id, RUNNING)
+            return handle
+
+    def finished(self, handle: RunHandle) -> None:
+        with self._changed:
+            self._running.pop(handle.job_id, None)
+
+    def stop(self) -> None:
+        """Shutting down: running jobs stop after their current frame or step, queued ones stay queued."""
+        with self._changed:
+            self._stopping.set()
+            self._changed.notify_all()

@@ -1,0 +1,337 @@
+"""The messages clients and the backend exchange, as plain dataclasses, with the rules their fields follow.
+
+Requests (client to backend): :class:`Hello`, :class:`Submit`, :class:`Attach`, :class:`Cancel`,
+:class:`Status`. Replies and stream events (backend to client): :class:`Accepted`, :class:`Progress`,
+:class:`Frames` (the client yields one :class:`Frame` per frame), :class:`Report`, and exactly one
+terminal :class:`Done` or :class:`JobError` per request. :class:`Heartbeat` goes both ways on a
+stream and is never answered; the client's heartbeats also acknowledge the frames it has received
+(flow control, and the point a stream resumes from after a reconnect).
+
+Each class lists its wire layout in ``WIRE``: which fields travel in the msgpack header and which as
+raw buffers. The checks here are the single definition of what a valid field is; the codec applies
+them to everything it decodes and encodes, and the client applies them before sending.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable, ClassVar, NamedTuple
+
+from .limits import MAX_FRAMES, MAX_TEXT_CHARS
+
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+ENGINE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+MAX_SEED = (1 << 63) - 1
+MAX_SIZE = 8192
+
+
+# -- field checks: return the value (normalised) or raise ValueError with the end of a sentence ---------
+def check_job_id(value: Any) -> str:
+    if not isinstance(value, str) or not JOB_ID_PATTERN.fullmatch(value):
+        raise ValueError(
+            "must be a job id: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter, digit "
+            f"or '_', got {_show(value)}"
+        )
+    return value
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"must be a number from {low:g} to {high:g}, got {_show(value)}")
+        return float(value)
+
+    return check
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"must be text of at most {MAX_TEXT_CHARS} characters, got {_show(value)}")
+    return value
+
+
+def _code(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z_]{1,40}", value):
+        raise ValueError(f"must be an error code (lower-case letters and '_'), got {_show(value)}")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _engine_name(value: Any) -> str:
+    if not isinstance(value, str) or not ENGINE_NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"must be an engine name (lower-case letters, digits, '_' or '-'), got {_show(value)}")
+    return value
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or 16 <= value <= MAX_SIZE):
+        raise ValueError(f"must be 0 (the poses' canvas) or a size from 16 to {MAX_SIZE} pixels, got {_show(value)}")
+    return value
+
+
+SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "engine": _engine_name,
+    "seed": _whole(0, MAX_SEED),
+    "steps": _whole(1, 1000),
+    "guidance": _number(0.0, 100.0),
+    "groups": _whole(1, MAX_FRAMES),
+    "tpc": _boolean,
+    "width": _size,
+    "height": _size,
+}
+
+
+def check_settings(value: Any) -> dict:
+    """A job's settings: any of :data:`SETTINGS`, each checked; what is left out takes the backend's default."""
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a map of settings, got {_show(value)}")
+    checked = {}
+    for key, item in value.items():
+        if key not in SETTINGS:
+            raise ValueError(f"has an unknown setting {_show(key)} (known: {', '.join(SETTINGS)})")
+        try:
+            checked[key] = SETTINGS[key](item)
+        except ValueError as error:
+            raise ValueError(f"setting {key!r} {error}") from None
+    if ("width" in checked) != ("height" in checked) or bool(checked.get("width")) != bool(checked.get("height")):
+        raise ValueError("must set width and height together (both 0 for the poses' canvas)")
+    return checked
+
+
+def _result(value: Any) -> dict:
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise ValueError(f"must be a map with text keys, got {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- wire layout --------------------------------------------------------------------------------------
+HEADER, BUFFER, OPTIONAL_BUFFER, BUFFER_LIST = "header", "buffer", "optional buffer", "buffer list"
+
+
+class Wire(NamedTuple):
+    """One field on the wire: where it travels (``kind``), under which ``key``, and its check."""
+
+    attr: str
+    key: str
+    kind: str
+    check: Callable[[Any], Any] | None = None
+
+
+# -- requests -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hello:
+    """First contact: the reply (DONE) carries the backend's version, engines and default engine."""
+
+    TYPE: ClassVar[str] = "hello"
+    WIRE: ClassVar[tuple[Wire, ...]] = (Wire("client", "client", HEADER, _text),)
+    client: str = ""
+
+
+@dataclass(frozen=True)
+class Submit:
+    """A job with everything it needs. Idempotent: an existing job id with the same inputs attaches."""
+
+    TYPE: ClassVar[str] = "submit"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, check_job_id),
+        Wire("settings", "settings", HEADER, check_settings),
+        Wire("start_frame", "start", HEADER, _whole(0, MAX_FRAMES)),
+        Wire("reference_image", "reference_image", BUFFER),
+        Wire("poses", "poses", BUFFER),
+        Wire("reference_keypoints", "reference_keypoints", OPTIONAL_BUFFER),
+        Wire("reference_mask", "reference_mask", OPTIONAL_BUFFER),
+        Wire("target_masks", "target_masks", BUFFER_LIST),
+    )
+    job_id: str
+    reference_image: bytes  # PNG/JPEG/... bytes of the photo
+    poses: bytes  # PoseSequence JSON document, UTF-8
+    settings: dict = field(default_factory=dict)
+    reference_keypoints: bytes | None = None  # PoseSequence JSON with one frame
+    reference_mask: bytes | None = None  # PNG, 0 background, 255 person
+    target_masks: tuple[bytes, ...] | None = None  # PNG per frame
+    start_frame: int = 0  # frames before this are not streamed back
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Follow an existing job: its frames from ``start_frame`` on, then its report and DONE."""
+
+    TYPE: ClassVar[str] = "attach"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, check_job_id),
+        Wire("start_frame", "start", HEADER, _whole(0, MAX_FRAMES)),
+    )
+    job_id: str
+    start_frame: int = 0
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Stop a job within one frame or step; frames already finished stay. DONE carries its status."""
+
+    TYPE: ClassVar[str] = "cancel"
+    WIRE: ClassVar[tuple[Wire, ...]] = (Wire("job_id", "job", HEADER, check_job_id),)
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """One job's status (``job_id``) or the newest jobs' (None); DONE carries ``job`` or ``jobs``."""
+
+    TYPE: ClassVar[str] = "status"
+    WIRE: ClassVar[tuple[Wire, ...]] = (Wire("job_id", "job", HEADER, _optional(check_job_id)),)
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """I am alive. From a client on a stream, ``ack`` = the next frame index it expects."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, _optional(check_job_id)),
+        Wire("ack", "ack", HEADER, _optional(_whole(0, MAX_FRAMES))),
+    )
+    job_id: str | None = None
+    ack: int | None = None
+
+
+# -- replies and stream events ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Accepted:
+    """The job is journaled (it will not be lost) and this request now follows it."""
+
+    TYPE: ClassVar[str] = "accepted"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, check_job_id),
+        Wire("total_frames", "total", HEADER, _whole(1, MAX_FRAMES)),
+    )
+    job_id: str
+    total_frames: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the whole job is (0..1), with a short sentence of what it is doing."""
+
+    TYPE: ClassVar[str] = "progress"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, check_job_id),
+        Wire("fraction", "fraction", HEADER, _number(0.0, 1.0)),
+        Wire("message", "message", HEADER, _text),
+    )
+    job_id: str
+    fraction: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One finished frame as PNG bytes; a stream yields them in increasing ``index`` order.
+
+    The event the client yields. On the wire frames travel in :class:`Frames` batches.
+    """
+
+    job_id: str
+    index: int
+    png: bytes
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Consecutive finished frames ``first``, ``first + 1``, ... as PNG buffers, in one message.
+
+    A client catching up on a finished job gets many frames at once; batching them spares a header
+    and a round of per-message work for most of them. A live job's frames usually come one by one.
+    """
+
+    TYPE: ClassVar[str] = "frames"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, check_job_id),
+        Wire("first", "first", HEADER, _whole(0, MAX_FRAMES - 1)),
+        Wire("pngs", "png", BUFFER_LIST),
+    )
+    job_id: str
+    first: int
+    pngs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The calibration report of a finished job (report.json as bytes, and report.png)."""
+
+    TYPE: ClassVar[str] = "report"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, check_job_id),
+        Wire("report_json_bytes", "json", BUFFER),
+        Wire("report_png", "png", BUFFER),
+    )
+    job_id: str
+    report_json_bytes: bytes
+    report_png: bytes
+
+    @cached_property
+    def report_json(self) -> dict:
+        """report.json as a dict (parsed on first use)."""
+        return json.loads(self.report_json_bytes)
+
+
+@dataclass(frozen=True)
+class Done:
+    """Terminal success. ``result`` answers hello, status and cancel; it is empty for streams."""
+
+    TYPE: ClassVar[str] = "done"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, _optional(check_job_id)),
+        Wire("result", "result", HEADER, _result),
+    )
+    job_id: str | None
+    result: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Terminal failure: a machine ``code`` and one sentence for people."""
+
+    TYPE: ClassVar[str] = "error"
+    WIRE: ClassVar[tuple[Wire, ...]] = (
+        Wire("job_id", "job", HEADER, _optional(check_job_id)),
+        Wire("code", "code", HEADER, _code),
+        Wire("message", "message", HEADER, _text),
+    )
+    job_id: str | None
+    code: str
+    message: str
+
+
+REQUESTS = (Hello, Submit, Attach, Cancel, Status, Heartbeat)
+REPLIES = (Accepted, Progress, Frames, Report, Done, JobError, Heartbeat)
+MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in (*REQUESTS, *REPLIES)}
+Event = Accepted | Progress | Frame | Report | Done | JobError

@@ -1,0 +1,8 @@
+"""The protocol version both sides must share.
+
+It changes whenever a message's fields or meaning change. Every message carries it, and a side that
+receives another version answers with an ERROR naming both, so an old add-on and a new backend fail
+with a sentence instead of misreading each other.
+"""
+
+PROTOCOL_VERSION = 1
