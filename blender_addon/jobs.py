@@ -1,0 +1,380 @@
+"""Following a backend job without ever blocking Blender's UI.
+
+A :class:`Job` owns one worker thread that talks to the backend and writes each frame to disk the
+moment it arrives (so nothing received is lost, whatever happens next). Blender data may only be
+touched from the main thread, so the worker never does: it puts small events on a queue, and the
+main thread applies them -- progress, the strip growing, the final state -- from a
+``bpy.app.timers`` callback in the UI, or in :func:`launch` itself when Blender runs in the
+background (a render farm wants ``bpy.ops.tpc.animate()`` to return when the frames are there).
+:func:`process_events` is that timer callback; a background script that started a job without
+waiting (``bpy.ops.tpc.animate(wait=False)``) calls it itself, since background Blender runs no timers.
+
+Cancel asks the backend to stop (from a short-lived thread, so the UI does not wait on the network)
+and then closes the stream; detaching (opening another file, disabling the add-on) only closes the
+stream, and the backend keeps working for a later re-attach.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from . import vse_strip
+from .job_files import POSES_FILE, REPORT_JSON, REPORT_PNG, frame_name, write_atomic
+from .png import encode_mask_png
+from .silhouette import rasterize_triangles
+from .vendor.tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
+from .vendor.tpc_protocol.errors import CANCELLED, UNKNOWN_JOB
+from .vendor.tpc_protocol.messages import Accepted, Frame, Progress, Report
+
+TIMER_INTERVAL = 0.2  # seconds between UI updates while a job runs
+REDRAW_AREAS = {"VIEW_3D", "SEQUENCE_EDITOR"}
+
+
+@dataclass
+class Connection:
+    address: str
+    timeout: float
+    server_public_key: str | None = None
+    client_keypair: tuple[str, str] | None = None
+
+    def client(self) -> JobClient:
+        return JobClient(self.address, self.server_public_key, self.client_keypair, timeout=self.timeout)
+
+
+@dataclass
+class Submission:
+    """What a new job sends; the silhouettes' triangles become target masks on the worker thread."""
+
+    reference_image: bytes
+    poses: dict
+    settings: dict
+    silhouettes: list[np.ndarray] | None = None  # per frame, triangles in pixels (see pose_export)
+
+
+# Events from the worker to the main thread.
+@dataclass
+class _Accepted:
+    total: int
+
+
+@dataclass
+class _Progress:
+    fraction: float
+    message: str
+
+
+@dataclass
+class _FrameSaved:
+    index: int
+
+
+@dataclass
+class _Finished:
+    state: str  # a properties.JOB_STATES identifier
+    message: str = ""
+
+
+class _Stopped(Exception):
+    """Cancel or detach arrived before the job was sent."""
+
+
+@dataclass
+class Job:
+    """One job of one scene: a worker thread following the backend, and what the main thread shows."""
+
+    scene_key: int  # scene.as_pointer(); stable while the file is open
+    job_id: str
+    folder: str  # as stored in the scene (may start with //)
+    folder_path: Path  # absolute
+    connection: Connection
+    submission: Submission | None  # None: attach to a job the backend already has
+    start_frame: int = 0  # frames 0..start_frame-1 are already on disk
+    replaces_job: str = ""  # the previous take's job id, whose strip the first frame replaces
+    events: queue.Queue = field(default_factory=queue.Queue)
+    finished: bool = False
+    saved: int = 0  # frames on disk from frame 0 on, as the main thread knows them (the client delivers in order)
+    _client: JobClient | None = None
+    _cancelled: bool = False
+    _detached: bool = False
+    _cancel_problem: str = ""
+    _written: int = 0  # frames the worker wrote (the main thread learns of them through events)
+    _thread: threading.Thread | None = None
+
+    # -- main thread ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._client = self.connection.client()
+        self._thread = threading.Thread(target=self._follow, name=f"tpc-job-{self.job_id}", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Ask the backend to stop; the frames already made stay (on the backend and here)."""
+        if self._cancelled or self.finished:
+            return
+        self._cancelled = True
+        threading.Thread(target=self._send_cancel, name=f"tpc-cancel-{self.job_id}", daemon=True).start()
+
+    def detach(self) -> None:
+        """Stop following; the backend keeps working and Re-attach collects the rest later."""
+        self._detached = True
+        if self._client is not None:
+            self._client.close()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- worker thread ----------------------------------------------------------------------------------
+    def _send_cancel(self) -> None:
+        try:
+            self._client.cancel(self.job_id)
+        except ProtocolError as error:
+            if not (isinstance(error, JobFailed) and error.code == UNKNOWN_JOB):  # unknown: stopped before it was sent
+                self._cancel_problem = f"The backend did not confirm the cancel ({error}); it may still finish the job."
+        finally:
+            self._client.close()
+
+    def _follow(self) -> None:
+        client = self._client
+        try:
+            client.hello()
+            if self.submission is not None:
+                stream = client.submit(
+                    job_id=self.job_id,
+                    reference_image=self.submission.reference_image,
+                    poses=self.submission.poses,
+                    settings=self.submission.settings,
+                    target_masks=self._target_masks(),
+                    start_frame=self.start_frame,
+                )
+            else:
+                stream = client.attach(self.job_id, start_frame=self.start_frame)
+            for event in stream:
+                self._save(event)
+            self._finish(self._ended_state())
+        except _Stopped:
+            self._finish(self._ended_state())
+        except JobFailed as error:
+            if error.code == CANCELLED or self._cancelled:
+                self._finish("CANCELLED", self._cancel_problem)
+            else:
+                self._finish("FAILED", f"The backend stopped job {self.job_id}: {str(error).rstrip('.')}. {self._kept()}")
+        except VersionMismatch as error:
+            self._finish("FAILED", f"{_sentence(error)} Install the same TPC Animate release in Blender and on the backend.")
+        except BackendUnreachable as error:
+            if self._cancelled or self._detached:
+                self._finish(self._ended_state())
+            else:
+                self._finish("FAILED", f"{_sentence(error)} Then press {'Animate' if self.submission else 'Re-attach'}. {self._kept()}")
+        except OSError as error:
+            self._finish("FAILED", self._disk_problem(error))
+        except ProtocolError as error:
+            if self._cancelled or self._detached:
+                self._finish(self._ended_state())
+            else:
+                self._finish("FAILED", f"The connection to the backend broke: {str(error).rstrip('.')}. Press Re-attach to continue. {self._kept()}")
+        except Exception as error:  # a bug: say so in the panel rather than die silently in a thread
+            self._finish("FAILED", f"Unexpected error in TPC Animate ({error!r}); please report it. {self._kept()}")
+            raise
+        finally:
+            client.close()
+
+    def _target_masks(self) -> list[bytes] | None:
+        """The silhouettes filled and encoded as PNG masks (numpy and zlib, off the main thread)."""
+        silhouettes = self.submission.silhouettes
+        if silhouettes is None:
+            return None
+        width, height = self.submission.poses["width"], self.submission.poses["height"]
+        masks = []
+        for number, triangles in enumerate(silhouettes):
+            if self._cancelled or self._detached:
+                raise _Stopped
+            masks.append(encode_mask_png(rasterize_triangles(triangles, width, height)))
+            self.events.put(_Progress(0.0, f"Silhouettes {number + 1}/{len(silhouettes)}"))
+        return masks
+
+    def _save(self, event) -> None:
+        if isinstance(event, Frame):
+            write_atomic(self.folder_path / frame_name(event.index), event.png)
+            self._written += 1
+            self.events.put(_FrameSaved(event.index))
+        elif isinstance(event, Accepted):
+            # The folder appears once the backend holds the job, so failed attempts leave nothing behind.
+            self.folder_path.mkdir(parents=True, exist_ok=True)
+            if self.submission is not None:
+                write_atomic(self.folder_path / POSES_FILE, json.dumps(self.submission.poses).encode())
+            self.events.put(_Accepted(event.total_frames))
+        elif isinstance(event, Progress):
+            self.events.put(_Progress(event.fraction, event.message))
+        elif isinstance(event, Report):
+            write_atomic(self.folder_path / REPORT_JSON, event.report_json_bytes)
+            write_atomic(self.folder_path / REPORT_PNG, event.report_png)
+
+    def _ended_state(self) -> str:
+        """The state of a stream that ended without an error: done, or stopped by us."""
+        if self._cancelled:
+            return "CANCELLED"
+        if self._detached:
+            return "DETACHED"
+        return "DONE"
+
+    def _finish(self, state: str, message: str = "") -> None:
+        self.events.put(_Finished(state, message.strip()))
+
+    def _kept(self) -> str:
+        if self._written + self.start_frame == 0:
+            return ""
+        return f"The frames that arrived are kept in {self.folder_path}."
+
+    def _disk_problem(self, error: OSError) -> str:
+        if error.errno == errno.ENOSPC:
+            problem = "the disk is full. Free some space"
+        else:
+            problem = f"{error.strerror or error}. Fix the folder (or choose another Output Folder)"
+        return f"Cannot write frames to {self.folder_path}: {problem}, then press Re-attach to collect the remaining frames."
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error).strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+# -- the jobs of this Blender session -----------------------------------------------------------------------
+_jobs: dict[int, Job] = {}
+
+
+def active_job(scene: bpy.types.Scene) -> Job | None:
+    job = _jobs.get(scene.as_pointer())
+    return job if job is not None and not job.finished else None
+
+
+def launch(scene: bpy.types.Scene, job: Job, *, wait: bool) -> Job:
+    """Start following ``job`` for ``scene``; with ``wait``, return only once it has finished."""
+    if active_job(scene) is not None:
+        raise RuntimeError("a job is already running in this scene")
+    _jobs[job.scene_key] = job
+    settings = scene.tpc
+    settings.job_id, settings.job_folder, settings.job_backend = job.job_id, job.folder, job.connection.address
+    settings.state, settings.last_error, settings.status, settings.progress = "RUNNING", "", "Connecting", 0.0
+    job.saved = settings.frames_done = job.start_frame
+    _show_frames(scene, job)
+    job.start()
+    if wait:
+        while not job.finished:
+            _apply(job, job.events.get())
+        _drain(job)
+    elif not bpy.app.timers.is_registered(process_events):
+        bpy.app.timers.register(process_events, first_interval=TIMER_INTERVAL)
+    return job
+
+
+def process_events() -> float | None:
+    """Apply what the workers reported (the timer callback); returns when to run again, None when idle."""
+    for key, job in list(_jobs.items()):
+        _drain(job)
+        if job.finished:
+            del _jobs[key]
+    _redraw()
+    return TIMER_INTERVAL if _jobs else None
+
+
+def _drain(job: Job) -> None:
+    while True:
+        try:
+            event = job.events.get_nowait()
+        except queue.Empty:
+            return
+        _apply(job, event)
+
+
+def _scene_of(job: Job) -> bpy.types.Scene | None:
+    return next((scene for scene in bpy.data.scenes if scene.as_pointer() == job.scene_key), None)
+
+
+def _apply(job: Job, event) -> None:
+    if isinstance(event, _Finished):
+        job.finished = True
+    scene = _scene_of(job)
+    if scene is None or scene.tpc.job_id != job.job_id:
+        return  # the scene is gone or moved on to another job; the files are on disk regardless
+    settings = scene.tpc
+    if isinstance(event, _Accepted):
+        settings.job_total = event.total
+        settings.status = "Accepted"
+    elif isinstance(event, _Progress):
+        settings.progress, settings.status = event.fraction, event.message
+    elif isinstance(event, _FrameSaved):
+        job.saved = event.index + 1
+        _show_frames(scene, job)
+    elif isinstance(event, _Finished):
+        settings.state = event.state
+        settings.last_error = event.message  # what failed, or a cancel the backend did not confirm
+        settings.status = {"DONE": "Done", "CANCELLED": "Cancelled", "DETACHED": "Not connected"}.get(event.state, "Stopped")
+
+
+def _show_frames(scene: bpy.types.Scene, job: Job) -> None:
+    """Grow the strip to the frames on disk; the first frame of a new take replaces the previous take's strip."""
+    settings = scene.tpc
+    if job.saved == 0:
+        return
+    channel = None
+    if job.replaces_job:
+        channel = vse_strip.remove_job_strips(scene, job.replaces_job)
+        job.replaces_job = ""
+    vse_strip.show_frames(scene, job.job_id, job.folder, job.saved, total=max(settings.job_total, job.saved), channel=channel)
+    settings.frames_done = job.saved
+    if settings.job_total:
+        settings.progress = max(settings.progress, job.saved / settings.job_total)
+
+
+def _redraw() -> None:
+    window_manager = bpy.context.window_manager
+    for window in window_manager.windows if window_manager else ():
+        for area in window.screen.areas:
+            if area.type in REDRAW_AREAS:
+                area.tag_redraw()
+
+
+def detach_all(*, wait: float = 0.0) -> None:
+    """Stop following every job (the backend keeps them); used on file load and unregister."""
+    for job in list(_jobs.values()):
+        job.detach()
+    for job in list(_jobs.values()):
+        job.join(wait)
+    _jobs.clear()
+    if bpy.app.timers.is_registered(process_events):
+        bpy.app.timers.unregister(process_events)
+
+
+@bpy.app.handlers.persistent
+def _before_load(*_args) -> None:
+    detach_all()
+
+
+@bpy.app.handlers.persistent
+def _after_load(*_args) -> None:
+    """A file saved while a job ran opens with that job not followed: say so, offer Re-attach."""
+    for scene in bpy.data.scenes:
+        if scene.tpc.state == "RUNNING":
+            scene.tpc.state = "DETACHED"
+            scene.tpc.status = "Not connected"
+
+
+def register() -> None:
+    bpy.app.handlers.load_pre.append(_before_load)
+    bpy.app.handlers.load_post.append(_after_load)
+
+
+def unregister() -> None:
+    detach_all(wait=2.0)
+    for handlers, handler in ((bpy.app.handlers.load_pre, _before_load), (bpy.app.handlers.load_post, _after_load)):
+        if handler in handlers:
+            handlers.remove(handler)

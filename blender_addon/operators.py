@@ -1,0 +1,250 @@
+"""The buttons: Animate, Cancel, Re-attach, and the bone mapping helpers.
+
+``bpy.ops.tpc.animate()`` is also the scripting entry point. Everything it needs from Blender
+(poses through the camera, silhouettes, the photo's bytes) is gathered here on the main thread;
+then :mod:`.jobs` takes over. In the UI it returns at once and frames arrive while the user works;
+in background mode (``blender -b``, a render farm) it waits for the last frame, and a failure raises
+from ``bpy.ops`` (so ``--python-exit-code 1`` makes the farm see it).
+"""
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty
+
+from . import jobs, pose_sources, preferences, vse_strip
+from .backend_address import AddressError, check_address, is_loopback
+from .bone_mapping import COCO17_NAMES
+from .job_files import frames_present, new_job_id
+from .pose_export import PoseExportError
+
+
+class InputError(Exception):
+    """Something in the panel that must change before a job can start."""
+
+
+def _connection(context: bpy.types.Context, address: str, timeout: float) -> jobs.Connection:
+    address = check_address(address, online_access=bpy.app.online_access)
+    if is_loopback(address):
+        return jobs.Connection(address, timeout)
+    server_key, client_keys = preferences.get(context).curve_keys()
+    if server_key is None or client_keys is None:
+        raise InputError(
+            f"The backend at {address} is on another machine, so the connection must be encrypted: enter the "
+            "backend's public key and generate your key pair in Edit > Preferences > Add-ons > TPC Animate."
+        )
+    return jobs.Connection(address, timeout, server_key, client_keys)
+
+
+def _reference_bytes(settings) -> bytes:
+    if not settings.reference_image:
+        raise InputError("Choose a reference photo of the person in the TPC Animate panel.")
+    path = bpy.path.abspath(settings.reference_image)
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise InputError(f"The reference photo {path} cannot be read ({error.strerror}): choose it again.") from None
+
+
+def _job_folder(settings, job_id: str) -> str:
+    """The job's folder as stored in the scene: relative to the .blend when the output folder is."""
+    output = settings.output_dir or "//tpc/"
+    if output.startswith("//") and not bpy.data.filepath:
+        raise InputError(
+            f"The output folder {output} is relative to the .blend file, which is not saved yet: save the file "
+            "or choose an absolute Output Folder."
+        )
+    return output.rstrip("/\\") + "/" + job_id + "/"
+
+
+def _job_settings(settings) -> dict:
+    return {
+        "engine": settings.engine, "seed": settings.seed, "steps": settings.steps, "guidance": settings.guidance,
+        "groups": settings.groups, "tpc": settings.use_tpc,
+    }  # fmt: skip
+
+
+def _finish_report(operator: bpy.types.Operator, settings) -> set[str]:
+    """The outcome of a job waited for, as operator reports (an ERROR raises in scripts)."""
+    if settings.state == "DONE":
+        operator.report({"INFO"}, f"{settings.frames_done} frames in {bpy.path.abspath(settings.job_folder)}")
+        return {"FINISHED"}
+    operator.report({"ERROR"}, settings.last_error or f"The job ended {settings.state.lower()}; {settings.frames_done} frames arrived.")
+    return {"CANCELLED"}
+
+
+def _fail(operator: bpy.types.Operator, settings, message: str) -> set[str]:
+    settings.last_error = message
+    operator.report({"ERROR"}, message)
+    return {"CANCELLED"}
+
+
+def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: jobs.Job) -> set[str]:
+    wait = bpy.app.background and operator.wait
+    jobs.launch(scene, job, wait=wait)
+    if wait:
+        return _finish_report(operator, scene.tpc)
+    operator.report({"INFO"}, f"Job {job.job_id} started; frames arrive in the Sequencer")
+    return {"FINISHED"}
+
+
+def _refuse_if_running(operator: bpy.types.Operator, scene: bpy.types.Scene) -> set[str] | None:
+    if jobs.active_job(scene) is None:
+        return None
+    return _fail(operator, scene.tpc, "A job is already running in this scene: wait for it or press Cancel first.")
+
+
+_WAIT = BoolProperty(
+    name="Wait",
+    description="In background mode (blender -b), return only when the last frame has arrived; the UI never waits",
+    default=True,
+    options={"SKIP_SAVE", "HIDDEN"},
+)
+
+
+class TPC_OT_animate(bpy.types.Operator):
+    """Send the reference photo and the poses to the backend; frames appear as a strip in the Sequencer"""
+
+    bl_idname = "tpc.animate"
+    bl_label = "Animate"
+    bl_options = {"REGISTER"}
+
+    wait: _WAIT
+
+    def execute(self, context):
+        scene = context.scene
+        settings = scene.tpc
+        if (refused := _refuse_if_running(self, scene)) is not None:
+            return refused
+        window_manager = context.window_manager
+
+        def progress(done: int, total: int) -> None:
+            window_manager.progress_update(done * 100 // total)
+
+        try:
+            connection = _connection(context, settings.backend, settings.timeout)
+            reference = _reference_bytes(settings)
+            job_id = new_job_id(Path(bpy.data.filepath).stem or "untitled", scene.name)
+            folder = _job_folder(settings, job_id)
+            window_manager.progress_begin(0, 100)
+            try:
+                poses = pose_sources.collect_poses(context, progress)
+            finally:
+                window_manager.progress_end()
+        except (AddressError, InputError, pose_sources.PoseSourceError, PoseExportError) as error:
+            return _fail(self, settings, str(error))
+
+        submission = jobs.Submission(
+            reference_image=reference,
+            poses=poses.document,
+            settings=_job_settings(settings),
+            silhouettes=poses.silhouettes,
+        )
+        job = jobs.Job(
+            scene_key=scene.as_pointer(), job_id=job_id, folder=folder, folder_path=Path(bpy.path.abspath(folder)),
+            connection=connection, submission=submission, replaces_job=settings.job_id,
+        )  # fmt: skip
+        settings.job_total = len(poses.document["frames"])
+        return _launch(self, scene, job)
+
+
+class TPC_OT_reattach(bpy.types.Operator):
+    """Follow this scene's last job again and collect the frames the backend made meanwhile"""
+
+    bl_idname = "tpc.reattach"
+    bl_label = "Re-attach"
+    bl_options = {"REGISTER"}
+
+    wait: _WAIT
+
+    def execute(self, context):
+        scene = context.scene
+        settings = scene.tpc
+        if (refused := _refuse_if_running(self, scene)) is not None:
+            return refused
+        if not settings.job_id:
+            return _fail(self, settings, "This scene has no job to re-attach to: press Animate to start one.")
+        try:
+            connection = _connection(context, settings.job_backend or settings.backend, settings.timeout)
+        except (AddressError, InputError) as error:
+            return _fail(self, settings, str(error))
+        folder_path = Path(bpy.path.abspath(settings.job_folder))
+        present = frames_present(folder_path) if folder_path.is_dir() else 0
+        if settings.job_total and present >= settings.job_total:
+            vse_strip.show_frames(scene, settings.job_id, settings.job_folder, present, total=present)
+            settings.frames_done, settings.state, settings.last_error, settings.progress = present, "DONE", "", 1.0
+            self.report({"INFO"}, f"All {present} frames are already in {folder_path}")
+            return {"FINISHED"}
+        job = jobs.Job(
+            scene_key=scene.as_pointer(), job_id=settings.job_id, folder=settings.job_folder, folder_path=folder_path,
+            connection=connection, submission=None, start_frame=present,
+        )  # fmt: skip
+        return _launch(self, scene, job)
+
+
+class TPC_OT_cancel(bpy.types.Operator):
+    """Stop the running job; the frames that already arrived stay on disk and in the strip"""
+
+    bl_idname = "tpc.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return context.scene is not None and jobs.active_job(context.scene) is not None
+
+    def execute(self, context):
+        job = jobs.active_job(context.scene)
+        if job is None:
+            self.report({"WARNING"}, "No job is running in this scene")
+            return {"CANCELLED"}
+        job.cancel()
+        context.scene.tpc.status = "Cancelling"
+        return {"FINISHED"}
+
+
+class TPC_OT_customize_mapping(bpy.types.Operator):
+    """List every keypoint with the bone found for it, so that any of them can be changed"""
+
+    bl_idname = "tpc.customize_mapping"
+    bl_label = "Customize Bone Mapping"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        settings = context.scene.tpc
+        armature = pose_sources.current_armature(context.scene)
+        mapping = pose_sources.mapping_for(settings, armature) if armature is not None else None
+        existing = {item.name for item in settings.keypoint_overrides}
+        for index, name in enumerate(COCO17_NAMES):
+            if name in existing:
+                continue
+            item = settings.keypoint_overrides.add()
+            item.name = name
+            point = mapping.points[index] if mapping is not None else None
+            if point is not None:
+                item.bone, item.end = point
+        return {"FINISHED"}
+
+
+class TPC_OT_reset_mapping(bpy.types.Operator):
+    """Forget the chosen bones and use the automatic mapping again"""
+
+    bl_idname = "tpc.reset_mapping"
+    bl_label = "Automatic Bone Mapping"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        context.scene.tpc.keypoint_overrides.clear()
+        return {"FINISHED"}
+
+
+CLASSES = (TPC_OT_animate, TPC_OT_reattach, TPC_OT_cancel, TPC_OT_customize_mapping, TPC_OT_reset_mapping)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

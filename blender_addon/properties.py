@@ -1,0 +1,158 @@
+"""``scene.tpc``: the settings of a shot and the state of its job, saved in the .blend.
+
+This is the scripting contract other tools rely on (render-farm scripts set these and call
+``bpy.ops.tpc.animate()``), so names are stable and match the protocol's settings. The job's id,
+backend and folder live here too: that is what lets a user reopen the file tomorrow and re-attach to
+the job the backend kept working on.
+"""
+
+import os
+
+import bpy
+from bpy.props import (
+    BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
+)  # fmt: skip
+
+from .bone_mapping import COCO17_NAMES
+
+DEFAULT_BACKEND = "tcp://127.0.0.1:5555"
+# Blender 5.0 asks paths to declare that they may start with // (relative to the .blend); older
+# versions do not know the option, and every path supported it.
+_RELATIVE_PATH = (
+    {"PATH_SUPPORTS_BLEND_RELATIVE"} if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set()
+)
+
+JOB_STATES = (
+    ("NONE", "No Job", "No job was started in this scene"),
+    ("RUNNING", "Running", "Frames are arriving from the backend"),
+    ("DETACHED", "Not Connected", "The job may still run on the backend; Re-attach collects its frames"),
+    ("DONE", "Done", "Every frame arrived"),
+    ("CANCELLED", "Cancelled", "The job was cancelled; the frames that arrived are kept"),
+    ("FAILED", "Failed", "The job stopped with an error; the frames that arrived are kept"),
+)
+
+
+def _reference_changed(settings: "TPCSettings", _context) -> None:
+    """Load the photo as an image datablock so the panel can show its thumbnail."""
+    path = bpy.path.abspath(settings.reference_image)
+    image = None
+    if os.path.isfile(path):
+        try:
+            image = bpy.data.images.load(path, check_existing=True)
+        except RuntimeError:
+            image = None  # not an image Blender reads; the backend still gets the bytes and says so
+    settings.reference_thumbnail = image
+
+
+def _is_armature(_settings, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE"
+
+
+class TPCKeypointOverride(bpy.types.PropertyGroup):
+    """A user's choice of bone for one keypoint; an empty bone means the automatic mapping."""
+
+    # `name` (inherited) holds the keypoint name, e.g. "left_wrist".
+    bone: StringProperty(name="Bone", description="Bone whose head or tail is this keypoint (empty: automatic)")
+    end: EnumProperty(
+        name="End",
+        items=(("HEAD", "Head", "The joint the bone starts at"), ("TAIL", "Tail", "The end of the bone")),
+        default="HEAD",
+    )
+
+
+class TPCSettings(bpy.types.PropertyGroup):
+    # -- the shot ---------------------------------------------------------------------------------------
+    reference_image: StringProperty(
+        name="Reference Photo", subtype="FILE_PATH", update=_reference_changed, options=_RELATIVE_PATH,
+        description="Photo of the person who should perform the motion (PNG or JPEG)",
+    )  # fmt: skip
+    reference_thumbnail: PointerProperty(type=bpy.types.Image, options={"HIDDEN"})
+    pose_source: EnumProperty(
+        name="Pose Source",
+        items=(
+            ("ARMATURE", "Armature", "An animated armature seen through the scene camera"),
+            ("FILE", "File", "A PoseSequence JSON, a folder of OpenPose JSON files, or a BVH motion capture"),
+        ),
+        default="ARMATURE",
+    )
+    armature: PointerProperty(
+        name="Armature", type=bpy.types.Object, poll=_is_armature,
+        description="Animated armature to follow (empty: the only armature in the scene)",
+    )  # fmt: skip
+    pose_file: StringProperty(
+        name="Pose File", subtype="FILE_PATH", options=_RELATIVE_PATH,
+        description="PoseSequence JSON, OpenPose JSON file or folder, or BVH (imported into an armature)",
+    )  # fmt: skip
+    keypoint_overrides: CollectionProperty(type=TPCKeypointOverride)
+    use_mesh_masks: BoolProperty(
+        name="Mesh Silhouettes", default=True,
+        description="Send the silhouette of the meshes the armature deforms, so calibration matches the body shape",
+    )  # fmt: skip
+
+    # -- the backend and its engine -----------------------------------------------------------------------
+    backend: StringProperty(
+        name="Backend", default=DEFAULT_BACKEND,
+        description="Address of the TPC Animate backend (tpc-backend serve), e.g. tcp://127.0.0.1:5555",
+    )  # fmt: skip
+    timeout: FloatProperty(
+        name="Timeout", default=10.0, min=1.0, max=600.0, subtype="TIME_ABSOLUTE", unit="TIME_ABSOLUTE",
+        description="Seconds without any word from the backend before it counts as unreachable",
+    )  # fmt: skip
+    engine: EnumProperty(
+        name="Engine",
+        items=(
+            ("preview", "Preview", "Calibrated photo over the pose skeleton; no model weights, seconds on a CPU"),
+            ("diffusion", "Diffusion", "Stable Diffusion with reference attention and TPC; needs the model weights"),
+        ),
+        default="preview",
+    )
+    seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same frames")
+    steps: IntProperty(name="Steps", default=25, min=1, max=200, description="Denoising steps (diffusion)")
+    guidance: FloatProperty(name="Guidance", default=3.5, min=0.0, max=30.0, description="Classifier-free guidance scale")
+    groups: IntProperty(
+        name="Groups", default=30, min=1, max=10000,
+        description="Iterative propagation: frames are split into this many groups sharing a calibrated image per step",
+    )  # fmt: skip
+    use_tpc: BoolProperty(
+        name="Procrustes Calibration", default=True,
+        description="Condition on the photo warped to each pose (TPC); off: the plain photo only",
+    )  # fmt: skip
+    output_dir: StringProperty(
+        name="Output Folder", default="//tpc/", subtype="DIR_PATH", options=_RELATIVE_PATH,
+        description="Frames go to a folder per job inside this one (// is the .blend file's folder)",
+    )  # fmt: skip
+
+    # -- the job, saved with the file -----------------------------------------------------------------------
+    job_id: StringProperty(name="Job", description="Id of the last job started from this scene")
+    job_backend: StringProperty(description="Backend the job was sent to")
+    job_folder: StringProperty(subtype="DIR_PATH", options=_RELATIVE_PATH, description="Folder the job's frames are written to")
+    job_total: IntProperty(description="Number of frames the job makes")
+    frames_done: IntProperty(description="Frames on disk, counted from the first without a gap")
+    progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
+    status: StringProperty(description="The backend's last progress message")
+    state: EnumProperty(items=JOB_STATES, default="NONE")
+    last_error: StringProperty(description="What went wrong last, and what to do about it")
+
+
+CLASSES = (TPCKeypointOverride, TPCSettings)
+
+
+def overrides_by_index(settings: TPCSettings) -> dict[int, tuple[str, str]]:
+    """The panel's bone choices as keypoint index -> (bone, end), leaving out the automatic ones."""
+    chosen = {}
+    for item in settings.keypoint_overrides:
+        if item.bone and item.name in COCO17_NAMES:
+            chosen[COCO17_NAMES.index(item.name)] = (item.bone, item.end)
+    return chosen
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.tpc = PointerProperty(type=TPCSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.tpc
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,312 @@
+"""Armature -> COCO-17 through the scene camera, bone mapping, face estimation and silhouettes (real bpy)."""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+import numpy as np
+import pytest
+from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
+
+METARIG = {  # the bone ends the Rigify metarig's keypoints must come from
+    "nose": ("nose.002", "HEAD"), "left_eye": ("eye.L", "HEAD"), "right_eye": ("eye.R", "HEAD"),
+    "left_ear": ("ear.L", "HEAD"), "right_ear": ("ear.R", "HEAD"),
+    "left_shoulder": ("upper_arm.L", "HEAD"), "right_shoulder": ("upper_arm.R", "HEAD"),
+    "left_elbow": ("forearm.L", "HEAD"), "right_elbow": ("forearm.R", "HEAD"),
+    "left_wrist": ("hand.L", "HEAD"), "right_wrist": ("hand.R", "HEAD"),
+    "left_hip": ("thigh.L", "HEAD"), "right_hip": ("thigh.R", "HEAD"),
+    "left_knee": ("shin.L", "HEAD"), "right_knee": ("shin.R", "HEAD"),
+    "left_ankle": ("foot.L", "HEAD"), "right_ankle": ("foot.R", "HEAD"),
+}  # fmt: skip
+
+CAMERA_VARIANTS = {
+    "default": {},
+    "lens_shift": {"shift_x": 0.2, "shift_y": -0.15},
+    "portrait_vertical_fit": {"size": (192, 256), "sensor_fit": "VERTICAL", "sensor_height": 30.0},
+    "landscape_horizontal_fit": {"size": (320, 180), "sensor_fit": "HORIZONTAL"},
+    "pixel_aspect": {"pixel_aspect": (2.0, 1.0)},
+    "half_resolution": {"percentage": 50},
+    "orthographic": {"ortho_scale": 3.5},
+}
+
+
+def _configure(shot, variant: dict) -> None:
+    scene, camera = shot.scene, shot.camera.data
+    if "size" in variant:
+        scene.render.resolution_x, scene.render.resolution_y = variant["size"]
+    scene.render.resolution_percentage = variant.get("percentage", 100)
+    scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = variant.get("pixel_aspect", (1.0, 1.0))
+    camera.shift_x, camera.shift_y = variant.get("shift_x", 0.0), variant.get("shift_y", 0.0)
+    camera.sensor_fit = variant.get("sensor_fit", "AUTO")
+    if "sensor_height" in variant:
+        camera.sensor_height = variant["sensor_height"]
+    if "ortho_scale" in variant:
+        camera.type, camera.ortho_scale = "ORTHO", variant["ortho_scale"]
+
+
+def _export(addon, shot, **options):
+    mapping = addon.pose_sources.mapping_for(shot.scene.tpc, shot.rig)
+    return addon.pose_export.export_armature(shot.scene, shot.rig, mapping, **options)
+
+
+@pytest.mark.parametrize("variant", sorted(CAMERA_VARIANTS))
+def test_keypoints_are_world_to_camera_view_of_the_mapped_bones(addon, scene, variant):
+    shot = human_shot(scene, frames=8)
+    _configure(shot, CAMERA_VARIANTS[variant])
+    exported = _export(addon, shot, with_silhouettes=False)
+    width = int(scene.render.resolution_x * scene.render.resolution_percentage / 100)
+    height = int(scene.render.resolution_y * scene.render.resolution_percentage / 100)
+    assert (exported.document["width"], exported.document["height"]) == (width, height)
+    assert len(exported.document["frames"]) == 8
+
+    names = list(METARIG)
+    for number, frame in enumerate(range(scene.frame_start, scene.frame_end + 1)):
+        scene.frame_set(frame)
+        points = [bone_end_world(shot.rig, *METARIG[name]) for name in names]
+        expected = expected_pixels(scene, shot.camera, points)
+        keypoints = np.array(exported.document["frames"][number]["people"][0]["keypoints"])
+        inside = (expected[:, 2] > 0) & (expected[:, 0] >= 0) & (expected[:, 0] <= width) & (expected[:, 1] >= 0) & (expected[:, 1] <= height)
+        np.testing.assert_allclose(keypoints[inside, :2], expected[inside, :2], atol=2e-3)
+        assert (keypoints[inside, 2] == 1.0).all() and (keypoints[~inside, 2] == 0.0).all()
+        assert inside.sum() >= 8, "the shot should keep most of the person in frame"
+
+
+def test_the_motion_shows_in_the_keypoints(addon, scene):
+    """Arms rise above the shoulders and the person grows in frame as the camera dollies in."""
+    shot = human_shot(scene, frames=12)
+    frames = [np.array(f["people"][0]["keypoints"]) for f in _export(addon, shot, with_silhouettes=False).document["frames"]]
+    first, last = frames[0], frames[-1]
+    wrist, shoulder = 9, 5
+    assert first[wrist, 1] > first[shoulder, 1] and last[wrist, 1] < last[shoulder, 1]  # y grows downwards
+
+    def height(keypoints):
+        visible = keypoints[keypoints[:, 2] > 0]
+        return visible[:, 1].max() - visible[:, 1].min()
+
+    assert height(last) > 1.3 * height(first)
+
+
+def test_points_behind_the_camera_or_outside_the_frame_have_zero_confidence(addon, scene):
+    shot = human_shot(scene, frames=2)
+    shot.camera.animation_data_clear()
+    shot.camera.location = (0.6, -1.2, 1.3)  # so close that the legs and one arm leave the frame
+    exported = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"])
+    outside = (exported[:, 0] < 0) | (exported[:, 0] > 256) | (exported[:, 1] < 0) | (exported[:, 1] > 256)
+    assert outside.any() and (exported[outside, 2] == 0).all()
+
+    shot.camera.location = (0.0, 0.5, 1.0)  # inside the body, looking away from the head and arms
+    shot.camera.rotation_euler = (math.radians(90), 0.0, 0.0)
+    keypoints = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"])
+    depths = expected_pixels(scene, shot.camera, [bone_end_world(shot.rig, *METARIG[name]) for name in METARIG])[:, 2]
+    assert (depths < 0).any()
+    assert (keypoints[depths < 0, 2] == 0).all() and (keypoints[depths < 0, :2] == 0).all()
+
+
+def test_rigify_metarig_maps_every_keypoint(addon, scene):
+    shot = human_shot(scene, frames=2)
+    mapping = addon.pose_sources.mapping_for(scene.tpc, shot.rig)
+    assert dict(zip(addon.bone_mapping.COCO17_NAMES, mapping.points)) == METARIG
+    assert mapping.head_bone == "spine.006"
+
+
+def test_generated_rigify_rig_maps_to_its_org_bones_which_follow_the_deformation(addon, scene):
+    shot = human_shot(scene, frames=2)
+    bpy.ops.pose.rigify_generate()
+    rig = next(obj for obj in scene.objects if obj.type == "ARMATURE" and obj is not shot.rig)
+    mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
+    assert all(point is not None and point[0] == f"ORG-{METARIG[name][0]}" for name, point in zip(METARIG, mapping.points))
+
+    rig.pose.bones["root"].location = (0.3, 0.0, 0.0)  # pose through a control; the ORG bones follow
+    exported = np.array(
+        addon.pose_export.export_armature(scene, rig, mapping, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
+    )
+    deforming = [bone_end_world(rig, "DEF-forearm.L"), bone_end_world(rig, "DEF-hand.L")]
+    np.testing.assert_allclose(exported[[7, 9], :2], expected_pixels(scene, shot.camera, deforming)[:, :2], atol=0.05)
+    rest = expected_pixels(scene, shot.camera, [rig.matrix_world @ rig.data.bones["DEF-hand.L"].head_local])[0]
+    assert np.hypot(*(exported[9, :2] - rest[:2])) > 5, "the control must move the wrist"
+
+
+def _armature(scene, bones: dict[str, tuple[tuple, tuple, str | None]]) -> bpy.types.Object:
+    data = bpy.data.armatures.new("Rig")
+    obj = bpy.data.objects.new("Rig", data)
+    scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    for name, (head, tail, _) in bones.items():
+        edit = data.edit_bones.new(name)
+        edit.head, edit.tail = head, tail
+    for name, (_, _, parent) in bones.items():
+        if parent:
+            data.edit_bones[name].parent = data.edit_bones[parent]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
+
+
+def _mixamo_bones(prefix: str) -> dict:
+    bones = {"Hips": ((0, 0, 1.0), (0, 0, 1.1), None), "Spine": ((0, 0, 1.1), (0, 0, 1.35), "Hips"),
+             "Neck": ((0, 0, 1.5), (0, 0, 1.6), "Spine"), "Head": ((0, 0, 1.6), (0, 0, 1.8), "Neck")}  # fmt: skip
+    for side, x in (("Left", 1), ("Right", -1)):
+        bones |= {
+            f"{side}Shoulder": ((0.05 * x, 0, 1.45), (0.18 * x, 0, 1.45), "Spine"),
+            f"{side}Arm": ((0.18 * x, 0, 1.45), (0.45 * x, 0, 1.45), f"{side}Shoulder"),
+            f"{side}ForeArm": ((0.45 * x, 0, 1.45), (0.7 * x, 0, 1.45), f"{side}Arm"),
+            f"{side}Hand": ((0.7 * x, 0, 1.45), (0.8 * x, 0, 1.45), f"{side}ForeArm"),
+            f"{side}UpLeg": ((0.1 * x, 0, 1.0), (0.1 * x, 0, 0.55), "Hips"),
+            f"{side}Leg": ((0.1 * x, 0, 0.55), (0.1 * x, 0, 0.1), f"{side}UpLeg"),
+            f"{side}Foot": ((0.1 * x, 0, 0.1), (0.1 * x, -0.12, 0.02), f"{side}Leg"),
+        }
+    return {prefix + name: (head, tail, parent and prefix + parent) for name, (head, tail, parent) in bones.items()}
+
+
+@pytest.mark.parametrize("prefix", ["mixamorig:", "mixamorig1:", ""])
+def test_mixamo_and_cmu_names_map_the_body_and_the_face_is_estimated_from_the_head(addon, scene, prefix):
+    rig = _armature(scene, _mixamo_bones(prefix))
+    mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
+    names = dict(zip(addon.bone_mapping.COCO17_NAMES, mapping.points))
+    assert names["left_shoulder"] == (f"{prefix}LeftArm", "HEAD")
+    assert names["right_elbow"] == (f"{prefix}RightForeArm", "HEAD")
+    assert names["left_wrist"] == (f"{prefix}LeftHand", "HEAD")
+    assert names["right_hip"] == (f"{prefix}RightUpLeg", "HEAD")
+    assert names["left_knee"] == (f"{prefix}LeftLeg", "HEAD")
+    assert names["right_ankle"] == (f"{prefix}RightFoot", "HEAD")
+    assert mapping.head_bone == f"{prefix}Head" and mapping.missing_face == (0, 1, 2, 3, 4)
+
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    camera.location, camera.rotation_euler = (0, -6, 1.0), (math.radians(90), 0, 0)
+    scene.frame_start = scene.frame_end = 1
+    keypoints = np.array(addon.pose_export.export_armature(scene, rig, mapping).document["frames"][0]["people"][0]["keypoints"])
+    face, body = keypoints[:5], keypoints[5:]
+    assert (face[:, 2] == addon.pose_export.DERIVED_CONFIDENCE).all() and (body[:, 2] == 1.0).all()
+    assert face[0, 1] < body[0, 1]  # the nose is above the shoulders
+    assert face[1, 0] > face[0, 0] > face[2, 0]  # image x: the person faces us, so their left eye is on our right
+    assert face[3, 0] > face[1, 0] and face[4, 0] < face[2, 0]  # ears outside the eyes
+
+
+def test_estimated_face_matches_the_metarig_face_and_hides_when_turned_away(addon, scene):
+    shot = human_shot(scene, frames=2)
+    mapping = addon.pose_sources.mapping_for(scene.tpc, shot.rig)
+    without_face = addon.bone_mapping.BoneMapping(points=(None,) * 5 + mapping.points[5:], head_bone=mapping.head_bone)
+    actual = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"])
+    estimated = np.array(
+        addon.pose_export.export_armature(scene, shot.rig, without_face, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
+    )
+    head_pixels = np.linalg.norm(actual[0, :2] - (actual[5, :2] + actual[6, :2]) / 2)
+    assert np.abs(estimated[:5, :2] - actual[:5, :2]).max() < 0.25 * head_pixels
+    assert (estimated[:5, 2] == addon.pose_export.DERIVED_CONFIDENCE).all()
+
+    shot.rig.rotation_euler = (0, 0, math.pi)  # back to the camera
+    behind = np.array(
+        addon.pose_export.export_armature(scene, shot.rig, without_face, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
+    )
+    assert (behind[:3, 2] == 0).all(), "nose and eyes are hidden behind the head"
+    assert (behind[3:5, 2] == addon.pose_export.DERIVED_CONFIDENCE).all(), "ears still show from behind"
+
+
+def test_a_keypoint_override_from_the_panel_wins(addon, scene):
+    shot = human_shot(scene, frames=2)
+    bpy.ops.tpc.customize_mapping()
+    assert [item.name for item in scene.tpc.keypoint_overrides] == list(addon.bone_mapping.COCO17_NAMES)
+    assert scene.tpc.keypoint_overrides["left_wrist"].bone == "hand.L"
+    item = scene.tpc.keypoint_overrides["left_wrist"]
+    item.bone, item.end = "hand.L", "TAIL"
+    keypoints = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"])
+    expected = expected_pixels(scene, shot.camera, [bone_end_world(shot.rig, "hand.L", "TAIL")])[0]
+    np.testing.assert_allclose(keypoints[9, :2], expected[:2], atol=2e-3)
+    bpy.ops.tpc.reset_mapping()
+    assert len(scene.tpc.keypoint_overrides) == 0
+
+
+def test_silhouettes_are_the_deformed_mesh_seen_by_the_camera(addon, scene):
+    shot = human_shot(scene, frames=6)
+    body = add_body_mesh(shot.rig)
+    exported = _export(addon, shot)
+    assert exported.silhouettes is not None and len(exported.silhouettes) == 6
+    masks = [addon.silhouette.rasterize_triangles(triangles, 256, 256) for triangles in exported.silhouettes]
+    for number, frame in enumerate(range(1, 7)):
+        scene.frame_set(frame)
+        mask = masks[number]
+        assert mask.shape == (256, 256) and mask.sum() > 500
+        evaluated = body.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        vertices = [evaluated.matrix_world @ v.co for v in evaluated.data.vertices]
+        pixels = expected_pixels(scene, shot.camera, vertices)[:, :2]
+        # Every corner of the deformed boxes lies on the silhouette (within a pixel) ...
+        columns = np.clip(pixels[:, 0].astype(int), 0, 255)
+        rows = np.clip(pixels[:, 1].astype(int), 0, 255)
+        near = np.zeros_like(mask)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                near |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
+        assert near[rows, columns].all()
+        # ... and the silhouette spans exactly the projected corners.
+        ys, xs = np.nonzero(mask)
+        assert abs(xs.min() - pixels[:, 0].min()) <= 1.5 and abs(xs.max() + 1 - pixels[:, 0].max()) <= 1.5
+        assert abs(ys.min() - pixels[:, 1].min()) <= 1.5 and abs(ys.max() + 1 - pixels[:, 1].max()) <= 1.5
+    assert (masks[0] != masks[-1]).sum() > 1000, "the silhouette follows the motion"
+
+    body.hide_render = True
+    assert _export(addon, shot).silhouettes is None, "a mesh left out of renders is left out of the silhouette"
+
+
+def _cmu_bvh() -> str:
+    """A CMU-style skeleton (Y up, the BVH convention), standing, with two frames of motion."""
+    joints = [("Hips", None, (0, 0, 0))]
+    for side, x in (("Left", 1), ("Right", -1)):
+        joints += [
+            (f"{side[0]}HipJoint", "Hips", (0, 0, 0)), (f"{side}UpLeg", f"{side[0]}HipJoint", (0.1 * x, -0.05, 0)),
+            (f"{side}Leg", f"{side}UpLeg", (0, -0.45, 0)), (f"{side}Foot", f"{side}Leg", (0, -0.45, 0)),
+        ]  # fmt: skip
+    joints += [("LowerBack", "Hips", (0, 0.1, 0)), ("Spine", "LowerBack", (0, 0.2, 0)), ("Spine1", "Spine", (0, 0.2, 0)),
+               ("Neck", "Spine1", (0, 0.1, 0)), ("Head", "Neck", (0, 0.1, 0))]  # fmt: skip
+    for side, x in (("Left", 1), ("Right", -1)):
+        joints += [
+            (f"{side}Shoulder", "Spine1", (0.05 * x, 0.05, 0)), (f"{side}Arm", f"{side}Shoulder", (0.15 * x, 0, 0)),
+            (f"{side}ForeArm", f"{side}Arm", (0.28 * x, 0, 0)), (f"{side}Hand", f"{side}ForeArm", (0.25 * x, 0, 0)),
+        ]  # fmt: skip
+    children = {name: [j for j in joints if j[1] == name] for name, _, _ in joints}
+    order = []
+
+    def write(name, offset, depth):
+        pad = "  " * depth
+        kind = "ROOT" if depth == 0 else "JOINT"
+        channels = "6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if depth == 0 else "3 Zrotation Xrotation Yrotation"
+        lines = [f"{pad}{kind} {name}", f"{pad}{{", f"{pad}  OFFSET {offset[0]} {offset[1] + (1.0 if depth == 0 else 0)} {offset[2]}", f"{pad}  CHANNELS {channels}"]
+        order.append(depth == 0)
+        for child, _, child_offset in children[name]:
+            lines += write(child, child_offset, depth + 1)
+        if not children[name]:
+            lines += [f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET 0 0.1 0", f"{pad}  }}"]
+        return lines + [f"{pad}}}"]
+
+    hierarchy = write("Hips", (0, 0, 0), 0)
+    values = " ".join("0 1.0 0 0 0 0" if root else "0 0 0" for root in order)
+    return "\n".join(["HIERARCHY", *hierarchy, "MOTION", "Frames: 2", "Frame Time: 0.0416667", values, values, ""])
+
+
+def test_cmu_bvh_imports_upright_and_maps_by_name(addon, scene, tmp_path):
+    path = tmp_path / "walk.bvh"
+    path.write_text(_cmu_bvh())
+    assert addon.pose_sources.bvh_up_axis(str(path)) == "Y"
+    rig = addon.pose_sources.import_bvh(bpy.context, str(path))
+    assert addon.pose_sources.import_bvh(bpy.context, str(path)) is rig, "a second Animate reuses the import"
+    mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
+    names = dict(zip(addon.bone_mapping.COCO17_NAMES, mapping.points))
+    assert names["left_shoulder"] == ("LeftArm", "HEAD") and names["right_wrist"] == ("RightHand", "HEAD")
+    assert names["left_hip"] == ("LeftUpLeg", "HEAD") and names["right_ankle"] == ("RightFoot", "HEAD")
+    scene.frame_set(1)
+    head, foot = bone_end_world(rig, "Head"), bone_end_world(rig, "LeftFoot")
+    assert head.z - foot.z > 0.9, "the Y-up file must stand upright in Blender's Z-up world"
+
+
+def test_blender_exported_bvh_is_recognised_as_z_up_and_keeps_its_pose(addon, scene, tmp_path):
+    shot = human_shot(scene, frames=4)
+    path = tmp_path / "metarig.bvh"
+    bpy.ops.export_anim.bvh(filepath=str(path), frame_start=1, frame_end=4)
+    assert addon.pose_sources.bvh_up_axis(str(path)) == "Z"
+    imported = addon.pose_sources.import_bvh(bpy.context, str(path))
+    for frame in (1, 4):
+        scene.frame_set(frame)
+        for bone in ("hand.L", "forearm.R", "spine.006", "foot.L"):
+            assert (bone_end_world(imported, bone) - bone_end_world(shot.rig, bone)).length < 1e-3

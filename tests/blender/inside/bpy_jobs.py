@@ -1,0 +1,346 @@
+"""bpy.ops.tpc.animate() end to end: real Blender, a real tpc-backend process, real sockets and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bpy
+import numpy as np
+import pytest
+import skimage.data
+from blender_session import ADDON, free_port
+from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
+
+ASTRONAUT = os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png")
+METARIG_BODY = {5: "upper_arm.L", 6: "upper_arm.R", 7: "forearm.L", 8: "forearm.R", 9: "hand.L", 10: "hand.R",
+                11: "thigh.L", 12: "thigh.R", 13: "shin.L", 14: "shin.R", 15: "foot.L", 16: "foot.R"}  # fmt: skip
+
+
+def _prepare(scene, tmp_path: Path, backend_address: str, frames: int = 12, mesh: bool = True, save: bool = True):
+    shot = human_shot(scene, frames=frames)
+    if mesh:
+        add_body_mesh(shot.rig)
+    settings = scene.tpc
+    settings.reference_image = ASTRONAUT
+    settings.armature = shot.rig
+    settings.backend = backend_address
+    settings.timeout = 60.0  # generous: CI machines are slow and busy; the default is 10 s
+    if save:
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"))
+    return shot
+
+
+def _strips(scene):
+    return list(scene.sequence_editor.strips) if scene.sequence_editor else []
+
+
+def _job_folder(scene) -> Path:
+    return Path(bpy.path.abspath(scene.tpc.job_folder))
+
+
+def _frames_on_disk(scene) -> list[str]:
+    return sorted(name for name in os.listdir(_job_folder(scene)) if name.startswith("frame_"))
+
+
+def _pump_until(addon, condition, timeout: float = 120.0) -> None:
+    """Drive the add-on's timer callback (background Blender runs no timers) until ``condition()``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the job"
+        addon.jobs.process_events()
+        time.sleep(0.02)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """A PNG through Blender's own image loader, as (H, W, 3) floats with row 0 at the top."""
+    image = bpy.data.images.load(str(path))
+    try:
+        width, height = image.size
+        pixels = np.empty(width * height * 4, dtype=np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    return pixels.reshape(height, width, 4)[::-1, :, :3]
+
+
+def _box(points: np.ndarray) -> tuple[float, float, float, float]:
+    return points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()
+
+
+def test_animate_in_background_fills_the_output_folder_and_one_strip(addon, scene, backend, tmp_path):
+    shot = _prepare(scene, tmp_path, backend.address)
+    bpy.ops.tpc.animate()
+
+    settings = scene.tpc
+    assert settings.state == "DONE" and settings.last_error == ""
+    assert settings.frames_done == settings.job_total == 12
+    assert settings.job_folder == f"//tpc/{settings.job_id}/"
+    assert _frames_on_disk(scene) == [f"frame_{i:06d}.png" for i in range(12)]
+    assert (_job_folder(scene) / "report.json").is_file() and (_job_folder(scene) / "report.png").is_file()
+
+    strips = _strips(scene)
+    assert len(strips) == 1
+    strip = strips[0]
+    assert strip.type == "IMAGE" and len(strip.elements) == 12
+    assert strip.frame_final_start == scene.frame_start and strip.frame_final_duration == 12
+    assert bpy.path.abspath(strip.directory).rstrip("/") == str(_job_folder(scene))
+
+    # What was sent is the rig seen through the camera, frame by frame.
+    poses = json.loads((_job_folder(scene) / "poses.json").read_text())
+    assert (poses["width"], poses["height"], len(poses["frames"])) == (256, 256, 12)
+    skeleton_boxes = []
+    for number, frame in enumerate(range(scene.frame_start, scene.frame_end + 1)):
+        scene.frame_set(frame)
+        keypoints = np.array(poses["frames"][number]["people"][0]["keypoints"])
+        bones = list(METARIG_BODY.items())
+        expected = expected_pixels(scene, shot.camera, [bone_end_world(shot.rig, name) for _, name in bones])
+        np.testing.assert_allclose(keypoints[[k for k, _ in bones], :2], expected[:, :2], atol=2e-3)
+        skeleton_boxes.append(_box(keypoints[keypoints[:, 2] > 0]))
+
+    # The preview frames follow the motion: the person's region moves and grows with the skeleton.
+    region_boxes = []
+    for name in _frames_on_disk(scene):
+        ys, xs = np.nonzero(_read_rgb(_job_folder(scene) / name).max(axis=2) > 0.1)
+        region_boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+    skeleton_boxes, region_boxes = np.array(skeleton_boxes), np.array(region_boxes, dtype=float)
+    for skeleton, region in zip(skeleton_boxes, region_boxes):
+        overlap = np.maximum(0, np.minimum(skeleton[2:], region[2:]) - np.maximum(skeleton[:2], region[:2])).prod()
+        union = np.prod(skeleton[2:] - skeleton[:2]) + np.prod(region[2:] - region[:2]) - overlap
+        assert overlap / union > 0.5
+    skeleton_heights, region_heights = skeleton_boxes[:, 3] - skeleton_boxes[:, 1], region_boxes[:, 3] - region_boxes[:, 1]
+    assert region_heights[-1] > 1.3 * region_heights[0]
+    assert np.corrcoef(skeleton_heights, region_heights)[0, 1] > 0.9
+    skeleton_tops, region_tops = skeleton_boxes[:, 1], region_boxes[:, 1]
+    assert np.corrcoef(skeleton_tops, region_tops)[0, 1] > 0.9, "the raised arms lift the top of the person"
+
+
+def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, backend, tmp_path):
+    shot = _prepare(scene, tmp_path, backend.address, frames=10, mesh=False)
+    bvh = tmp_path / "take.bvh"
+    bpy.ops.export_anim.bvh(filepath=str(bvh), frame_start=scene.frame_start, frame_end=scene.frame_end)
+    direct = addon.pose_export.export_armature(
+        scene, shot.rig, addon.pose_sources.mapping_for(scene.tpc, shot.rig), with_silhouettes=False
+    ).document
+
+    settings = scene.tpc
+    settings.pose_source, settings.pose_file = "FILE", str(bvh)
+    bpy.ops.tpc.animate()
+
+    assert settings.state == "DONE" and settings.frames_done == 10
+    assert _frames_on_disk(scene) == [f"frame_{i:06d}.png" for i in range(10)]
+    assert len(_strips(scene)) == 1 and len(_strips(scene)[0].elements) == 10
+    imported = [obj for obj in scene.objects if obj.get(addon.pose_sources.BVH_SOURCE_PROPERTY) == str(bvh)]
+    assert len(imported) == 1 and imported[0].type == "ARMATURE"
+    sent = json.loads((_job_folder(scene) / "poses.json").read_text())
+    for ours, theirs in zip(sent["frames"], direct["frames"]):
+        np.testing.assert_allclose(ours["people"][0]["keypoints"], theirs["people"][0]["keypoints"], atol=0.01)
+
+
+def test_a_pose_sequence_file_is_sent_as_it_is(addon, scene, backend, tmp_path):
+    shot = _prepare(scene, tmp_path, backend.address, frames=6, mesh=False)
+    document = addon.pose_export.export_armature(
+        scene, shot.rig, addon.pose_sources.mapping_for(scene.tpc, shot.rig), with_silhouettes=False
+    ).document
+    path = tmp_path / "poses.json"
+    path.write_text(json.dumps(document))
+    scene.tpc.pose_source, scene.tpc.pose_file = "FILE", str(path)
+    bpy.ops.tpc.animate()
+    assert scene.tpc.state == "DONE" and len(_frames_on_disk(scene)) == 6
+    assert json.loads((_job_folder(scene) / "poses.json").read_text()) == document
+
+
+def _second_armature(scene, shot):
+    scene.tpc.armature = None
+    scene.collection.objects.link(bpy.data.objects.new("Other", bpy.data.armatures.new("Other")))
+
+
+def _unknown_rig(scene, shot):
+    for number, bone in enumerate(shot.rig.data.bones):
+        bone.name = f"bone_{number}"
+
+
+def _set(**values):
+    def change(scene, shot):
+        for name, value in values.items():
+            setattr(scene.tpc, name, value)
+
+    return change
+
+
+PROBLEMS = {
+    "no photo": (_set(reference_image=""), "Choose a reference photo"),
+    "photo gone": (_set(reference_image="/nonexistent/me.png"), "cannot be read"),
+    "no camera": (lambda scene, shot: setattr(scene, "camera", None), "The scene has no active camera"),
+    "two armatures": (_second_armature, "The scene has 2 armatures: choose the armature"),
+    "unknown rig": (_unknown_rig, "recognises fewer than 4 joints"),
+    "missing pose file": (_set(pose_source="FILE", pose_file="/nonexistent/take.bvh"), "does not exist"),
+    "openpose folder": (_set(pose_source="FILE", pose_file=str(Path(__file__).parent)), "tpc pose FOLDER"),
+    "bad address": (_set(backend="localhost:5555"), "not a ZeroMQ address"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+def test_what_must_change_before_a_job_starts_is_one_sentence(addon, scene, tmp_path, problem):
+    shot = _prepare(scene, tmp_path, f"tcp://127.0.0.1:{free_port()}", frames=2, mesh=False)
+    change, message = PROBLEMS[problem]
+    change(scene, shot)
+    with pytest.raises(RuntimeError, match=message):
+        bpy.ops.tpc.animate()
+    assert message in scene.tpc.last_error and "\n" not in scene.tpc.last_error
+    assert scene.tpc.job_id == "" and scene.tpc.state == "NONE", "nothing was started"
+
+
+def test_an_unsaved_file_needs_an_absolute_output_folder(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=2, mesh=False, save=False)
+    with pytest.raises(RuntimeError, match="not saved yet"):
+        bpy.ops.tpc.animate()
+    scene.tpc.output_dir = str(tmp_path / "renders")
+    bpy.ops.tpc.animate()
+    assert scene.tpc.state == "DONE" and len(_frames_on_disk(scene)) == 2
+    assert _job_folder(scene).parent == tmp_path / "renders"
+
+
+def test_a_job_the_backend_rejects_fails_with_the_backends_sentence(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps({"format": "coco17", "width": 64, "height": 64, "frames": [{"people": [{"keypoints": [[1, 2, 1]]}]}]}))
+    scene.tpc.pose_source, scene.tpc.pose_file = "FILE", str(path)
+    with pytest.raises(RuntimeError, match="The backend stopped job"):
+        bpy.ops.tpc.animate()
+    assert scene.tpc.state == "FAILED" and "keypoints" in scene.tpc.last_error
+    assert _strips(scene) == []
+
+
+def test_an_unreachable_backend_is_a_clear_error_not_a_crash(addon, scene, tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    _prepare(scene, tmp_path, address, frames=4, mesh=False)
+    scene.tpc.timeout = 2.0
+    with pytest.raises(RuntimeError, match="(?i)no answer from the backend") as raised:
+        bpy.ops.tpc.animate()
+    settings = scene.tpc
+    assert settings.state == "FAILED"
+    assert address in settings.last_error and "tpc-backend serve" in settings.last_error
+    assert str(raised.value).count("\n") <= 1, "one message, no traceback"
+    assert not _job_folder(scene).exists() and _strips(scene) == [], "a job that never started leaves nothing behind"
+
+
+def test_a_remote_backend_needs_online_access_and_keys(addon, scene, tmp_path):
+    _prepare(scene, tmp_path, "tcp://192.0.2.10:5555", frames=2, mesh=False)
+    preferences = bpy.context.preferences.system
+    preferences.use_online_access = False
+    with pytest.raises(RuntimeError, match="Online access is off"):
+        bpy.ops.tpc.animate()
+    preferences.use_online_access = True
+    try:
+        with pytest.raises(RuntimeError, match="must be encrypted"):
+            bpy.ops.tpc.animate()
+    finally:
+        preferences.use_online_access = False
+    assert scene.tpc.job_id == "", "nothing was sent"
+
+
+def test_cancel_mid_job_keeps_the_frames_that_arrived(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=24, mesh=False)
+    bpy.ops.tpc.animate(wait=False)
+    settings = scene.tpc
+    assert settings.state == "RUNNING" and bpy.app.timers.is_registered(addon.jobs.process_events)
+    _pump_until(addon, lambda: settings.frames_done >= 2)
+    bpy.ops.tpc.cancel()
+    _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)
+
+    assert settings.state == "CANCELLED"
+    kept = _frames_on_disk(scene)
+    assert 2 <= len(kept) < 24 and kept == [f"frame_{i:06d}.png" for i in range(len(kept))]
+    assert settings.frames_done == len(kept) and len(_strips(scene)[0].elements) == len(kept)
+    client = addon.vendor.tpc_protocol.client.JobClient(backend.address, timeout=10)
+    try:
+        assert client.status(settings.job_id)["state"] == "cancelled"
+    finally:
+        client.close()
+
+
+def test_reattach_after_reopening_the_file_collects_the_rest(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=24, mesh=False)
+    bpy.ops.tpc.animate(wait=False)
+    settings = scene.tpc
+    _pump_until(addon, lambda: settings.frames_done >= 1)
+    bpy.ops.wm.save_mainfile()
+    job_id = settings.job_id
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))  # as after restarting Blender
+    scene = bpy.context.scene
+    settings = scene.tpc
+    assert settings.job_id == job_id and settings.state == "DETACHED"
+    before = len(_frames_on_disk(scene))
+    assert before < 24, "the first session stopped following the job early"
+
+    client = addon.vendor.tpc_protocol.client.JobClient(settings.job_backend, timeout=10)
+    try:
+        deadline = time.monotonic() + 120
+        while client.status(job_id)["state"] != "done":  # the backend finishes meanwhile
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+    bpy.ops.tpc.reattach()
+    assert settings.state == "DONE" and settings.frames_done == 24
+    assert _frames_on_disk(scene) == [f"frame_{i:06d}.png" for i in range(24)]
+    strips = _strips(scene)
+    assert len(strips) == 1 and len(strips[0].elements) == 24
+
+
+def test_rerunning_replaces_the_strip_and_keeps_the_earlier_take(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=4, mesh=False)
+    bpy.ops.tpc.animate()
+    first_job, first_folder = scene.tpc.job_id, _job_folder(scene)
+    channel = _strips(scene)[0].channel
+    bpy.ops.tpc.animate()
+    assert scene.tpc.job_id != first_job
+    strips = _strips(scene)
+    assert len(strips) == 1 and strips[0][addon.vse_strip.JOB_PROPERTY] == scene.tpc.job_id
+    assert strips[0].channel == channel and len(strips[0].elements) == 4
+    assert len(os.listdir(first_folder)) > 4, "the earlier take's frames stay on disk"
+
+
+def test_a_frame_that_cannot_be_written_stops_the_job_with_a_sentence_and_keeps_the_rest(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=8, mesh=False)
+    bpy.ops.tpc.animate()
+    folder = _job_folder(scene)
+    for index in range(3, 8):
+        (folder / f"frame_{index:06d}.png").unlink()
+    (folder / "frame_000005.png").mkdir()  # frame 5 can no longer be written there
+    (folder / "frame_000005.png" / "keep").write_text("x")
+    with pytest.raises(RuntimeError, match="Cannot write frames to"):
+        bpy.ops.tpc.reattach()
+    settings = scene.tpc
+    assert settings.state == "FAILED" and "press Re-attach" in settings.last_error
+    assert _frames_on_disk(scene)[:5] == [f"frame_{i:06d}.png" for i in range(5)]
+    assert settings.frames_done == 5 and len(_strips(scene)[0].elements) == 5
+
+
+def test_the_headless_farm_command(addon, scene, backend, tmp_path):
+    """What the README tells render farms to run, in a fresh process using the bpy module."""
+    _prepare(scene, tmp_path, backend.address, frames=4, mesh=True)
+    script = (
+        "import bpy; "
+        f"bpy.ops.preferences.addon_enable(module={ADDON!r}); "
+        f"bpy.ops.wm.open_mainfile(filepath={str(tmp_path / 'shot.blend')!r}); "
+        "bpy.ops.tpc.animate(); "
+        "bpy.ops.wm.save_mainfile()"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))
+    scene = bpy.context.scene
+    assert scene.tpc.state == "DONE" and len(_frames_on_disk(scene)) == 4 and len(_strips(scene)[0].elements) == 4
+
+    scene.tpc.backend = f"tcp://127.0.0.1:{free_port()}"
+    scene.tpc.timeout = 1.0
+    bpy.ops.wm.save_mainfile()
+    failing = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert failing.returncode != 0 and "No answer from the backend" in failing.stderr
