@@ -135,11 +135,22 @@ def target_mask_paths(directory: str | Path, count: int, size: tuple[int, int]) 
 
 def _png_size(path: Path) -> tuple[int, int] | None:
     """Width and height from a PNG header, without decoding the image."""
-    with path.open("rb") as file:
-        header = file.read(24)
+    try:
+        with path.open("rb") as file:
+            header = file.read(24)
+    except OSError as error:
+        raise UserError(f"target mask {path} cannot be read ({error.strerror})") from None
     if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
         return None
     return struct.unpack(">II", header[16:24])
+
+
+def check_poses(poses: PoseSequence) -> None:
+    """Refuse a pose sequence with nothing to calibrate, before any expensive work."""
+    if len(poses) == 0:
+        raise UserError("the poses file has no frames; there is nothing to calibrate")
+    if not any(poses.frames):
+        raise UserError(f"none of the {len(poses)} frames of the poses file has a person; there is nothing to calibrate")
 
 
 def calibrate_to_folder(
@@ -154,11 +165,12 @@ def calibrate_to_folder(
     """Calibrate every frame and write ``out/calibrated``, ``out/calibrated_mask`` and the report.
 
     With several target people in a frame, each person's own calibrated image and mask also go to
-    ``out/people/<j>/calibrated{,_mask}/<frame>.png`` (j = the person's index in that frame).
+    ``out/people/<r>/calibrated{,_mask}/<frame>.png``, r being the reference person they were
+    warped from (tracked over the sequence); when one reference person plays several target people
+    in a frame, the second and later ones go to ``people/<r>-2``, ``people/<r>-3``...
     Returns the report as written to ``report.json``.
     """
-    if len(poses) == 0:
-        raise UserError("the poses file has no frames; there is nothing to calibrate")
+    check_poses(poses)
     out = Path(out)
     try:
         for folder in ("calibrated", "calibrated_mask"):
@@ -189,10 +201,12 @@ def calibrate_to_folder(
             save(out / "calibrated" / name, frame.image)
             save(out / "calibrated_mask" / name, frame.mask)
             if len(frame.fits) > 1:
-                for j, fit in enumerate(frame.fits):
-                    image, mask = calibrator.warp_person(fit)
-                    save(out / "people" / str(j) / "calibrated" / name, image)
-                    save(out / "people" / str(j) / "calibrated_mask" / name, mask)
+                repeats: dict[int, int] = {}
+                for fit, (image, mask) in zip(frame.fits, frame.people):
+                    count = repeats[fit.reference_index] = repeats.get(fit.reference_index, 0) + 1
+                    folder = out / "people" / (f"{fit.reference_index}" + (f"-{count}" if count > 1 else ""))
+                    save(folder / "calibrated" / name, image)
+                    save(folder / "calibrated_mask" / name, mask)
             report.add(frame, people)
             while len(pending) > 4 * max(1, writers) or (pending and pending[0].done()):
                 _finish(pending.pop(0))

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from . import keypoints as kp
-from .masks import moments_similarity, split_between_people
+from .masks import MaskMoments, mask_moments, moments_similarity, split_between_people
 from .matching import PeopleMatcher
 from .procrustes import Similarity, SimilarityBatch, fit_similarity_batch
 from .silhouette import LABEL_SWAP, NUM_LABELS, UNASSIGNED, BodyWidths, draw_silhouette, drawn_parts, label_parts, relative_size
@@ -104,6 +104,7 @@ class FrameCalibration:
     image: np.ndarray  # (H, W, 3) uint8, RGB, black outside the people
     mask: np.ndarray  # (H, W) uint8, 0 or 255
     target_shape: np.ndarray | None = None  # low-resolution bool grid the fits were scored against
+    people: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # per fit: own image, mask
 
 
 @dataclass
@@ -119,6 +120,7 @@ class _Reference:
     cells: np.ndarray  # (P, 2) float32 centres of low-resolution mask cells, full-res pixels
     labels: np.ndarray  # (H, W) uint8 body-part label of every person pixel (tpc.silhouette)
     facing: int  # handedness on screen, see tpc.keypoints.facing
+    moments: MaskMoments | None  # of the mask, for the moments fallback
     box_corners: np.ndarray = field(init=False)  # (4, 2) corners of the mask's bounding box
     flat_labels: np.ndarray = field(init=False)  # labels raveled: looked up by the scoring
     cell_labels: np.ndarray = field(init=False)  # (P,) label under each cell centre
@@ -186,10 +188,12 @@ class Calibrator:
         self.canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
         height, width = image.shape[:2]
         self._ref_zoom = self.config.score_resolution / max(height, width)
+        # Target shapes live on a grid scaled by exactly _tgt_zoom on both axes, so that grid cell
+        # (c, r) has its centre at full-resolution ((c + 0.5) / zoom - 0.5, (r + 0.5) / zoom - 0.5).
         self._tgt_zoom = self.config.score_resolution / max(self.canvas_size)
         self._tgt_grid = (
-            max(1, int(np.ceil(self.canvas_size[0] * self._tgt_zoom))),
-            max(1, int(np.ceil(self.canvas_size[1] * self._tgt_zoom))),
+            max(1, int(round(self.canvas_size[0] * self._tgt_zoom))),
+            max(1, int(round(self.canvas_size[1] * self._tgt_zoom))),
         )
         self.references = [self._prepare(np.asarray(k, np.float64), np.asarray(m)) for k, m in people]
 
@@ -216,6 +220,7 @@ class Calibrator:
             cells=cells,
             labels=label_parts(keypoints, binary, widths, self.config.confidence_threshold),
             facing=kp.facing(keypoints, self.config.confidence_threshold),
+            moments=mask_moments(binary.astype(np.uint8)),
         )
 
     # -- the search -----------------------------------------------------------------------------------
@@ -265,7 +270,7 @@ class Calibrator:
                     f"target mask is {mask.shape[1]}x{mask.shape[0]}, canvas is "
                     f"{self.canvas_size[0]}x{self.canvas_size[1]}"
                 )
-            small = cv2.resize((mask > 0).astype(np.uint8) * 255, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+            small = _downscale((mask > 0).astype(np.uint8) * 255, self._tgt_zoom, self._tgt_grid)
             return split_between_people(small >= 128, targets, zoom=self._tgt_zoom, threshold=self.config.confidence_threshold)
         shapes = []
         for target, r in zip(targets, reference_for):
@@ -306,12 +311,16 @@ class Calibrator:
         def result(transform: Similarity, used, score: float, fallback=None, note=None, mirrored=False) -> PersonFit:
             return PersonFit(ref_index, target_index, transform, tuple(int(i) for i in used), float(score), fallback, note, mirrored)
 
-        common = ref.seen & target.seen
+        mirrored = self._seen_from_behind(ref, target)
+        if mirrored:  # the reference's right arm now covers the target's left arm, and so on
+            target = replace(target, parts=target.parts[LABEL_SWAP])
+        common = (ref.seen_swapped if mirrored else ref.seen) & target.seen
+        source = ref.keypoints_swapped if mirrored else ref.keypoints
         can_score = ref.area > 0 and target.area > 0
         if common.sum() >= 2 and can_score:
-            best = self._search_both_ways(ref, target)
+            best = self._search(ref, target, source, common)
             if best is not None:
-                transform, subset, score, mirrored = best
+                transform, subset, score = best
                 if target.from_mask and (common & CORE).sum() < 2:
                     # Limb points alone cannot tell which way the body is turned; a given mask can.
                     moments = self._moment_candidates(ref, target)
@@ -326,12 +335,13 @@ class Calibrator:
                 return result(transform, np.flatnonzero(subset), score, mirrored=mirrored)
 
         if common.sum() >= 2 and not can_score:
-            batch = fit_similarity_batch(ref.keypoints, target.keypoints, common[None].astype(np.float64))
+            batch = fit_similarity_batch(source, target.keypoints, common[None].astype(np.float64))
             if batch.valid[0]:
                 what = "reference person mask" if ref.area == 0 else "target person shape"
                 return result(
                     batch.take(0), np.flatnonzero(common), 0.0, FALLBACK_UNSCORED,
                     f"the {what} is empty, so subsets could not be scored; fitted all common keypoints",
+                    mirrored,
                 )
 
         reason = (
@@ -348,26 +358,21 @@ class Calibrator:
         empty = "reference person mask" if ref.area == 0 else "target person shape"
         return result(Similarity.identity(), (), 0.0, FALLBACK_IDENTITY, f"{reason} and the {empty} is empty; left the reference as it is")
 
-    def _search_both_ways(self, ref: _Reference, target: _Target):
-        """Search with ordinary or left/right-swapped correspondences, as the bodies call for.
+    def _seen_from_behind(self, ref: _Reference, target: _Target) -> bool:
+        """Whether left and right must be swapped to fit the target without a reflection.
 
         When both bodies show their handedness (:func:`tpc.keypoints.facing`) and it differs, the
-        target is seen from behind (or the reference is) and only swapped correspondences can fit
-        without a reflection. When either cannot tell (a profile), correspondences stay as they are:
-        letting the IoU pick the swap there was measured to turn people upside down.
+        target is seen from behind (or the reference is). When either cannot tell (a profile),
+        correspondences stay as they are: letting the IoU pick the swap there was measured to turn
+        people upside down.
         """
-        mirrored = False
-        if self.config.facing_away and ref.facing:
-            target_facing = kp.facing(target.keypoints, self.config.confidence_threshold)
-            mirrored = bool(target_facing) and target_facing != ref.facing
-        if mirrored:  # the reference's right arm now covers the target's left arm, and so on
-            target = replace(target, parts=target.parts[LABEL_SWAP])
-        return self._search(ref, target, mirrored=mirrored)
+        if not (self.config.facing_away and ref.facing):
+            return False
+        target_facing = kp.facing(target.keypoints, self.config.confidence_threshold)
+        return bool(target_facing) and target_facing != ref.facing
 
-    def _search(self, ref: _Reference, target: _Target, mirrored: bool):
-        """Best (transform, subset, IoU, mirrored) over the part-union family plus local toggles."""
-        source = ref.keypoints_swapped if mirrored else ref.keypoints
-        common = (ref.seen_swapped if mirrored else ref.seen) & target.seen
+    def _search(self, ref: _Reference, target: _Target, source: np.ndarray, common: np.ndarray):
+        """Best (transform, subset, IoU) over the part-union family plus local toggles."""
         candidates = part_union_subsets(common)
         if len(candidates) == 0:
             return None
@@ -385,7 +390,7 @@ class Calibrator:
         if self.config.polish_rounds and target.from_mask:
             transform, score = self._polish(ref, target, best[0], best[2])
             best = (transform, best[1], score)
-        return (*best, mirrored)
+        return best
 
     def _polish(self, ref: _Reference, target: _Target, transform: Similarity, score: float) -> tuple[Similarity, float]:
         """Nudge scale, rotation and position of the winning fit while the IoU keeps rising.
@@ -466,7 +471,7 @@ class Calibrator:
 
         A principal axis has no direction, so both readings are scored and the better one kept.
         """
-        transform = moments_similarity(ref.mask, target.shape.astype(np.uint8))
+        transform = moments_similarity(ref.moments, mask_moments(target.shape.astype(np.uint8)))
         if transform is None:
             return None
         transform = _rescale_grid_similarity(transform, self._tgt_zoom)
@@ -480,23 +485,26 @@ class Calibrator:
         )
 
     # -- rendering ------------------------------------------------------------------------------------
-    def render(self, fits: Sequence[PersonFit]) -> tuple[np.ndarray, np.ndarray]:
-        """Warp the reference people with their fits: the calibrated image (RGB) and mask (0/255).
+    def render(self, fits: Sequence[PersonFit]) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """Warp the reference people with their fits, each once at full resolution.
 
-        Each person is warped once at full resolution; with several people, larger (nearer) ones are
-        drawn over smaller ones.
+        Returns the calibrated image (RGB), its mask (0/255) and every person's own image and mask
+        (in the order of ``fits``). People who cover more of the canvas are taken to be nearer and
+        are drawn over the others.
         """
+        people = [self.warp_person(fit) for fit in fits]
+        if len(people) == 1:
+            return people[0][0], people[0][1], people
         width, height = self.canvas_size
-        if len(fits) == 1:
-            return self.warp_person(fits[0])
         image = np.zeros((height, width, 3), np.uint8)
         mask = np.zeros((height, width), np.uint8)
-        for fit in sorted(fits, key=lambda f: f.transform.scale):
-            person_image, person_mask = self.warp_person(fit)
+        covered = [self.references[f.reference_index].area * f.transform.scale**2 for f in fits]
+        for index in np.argsort(covered, kind="stable"):
+            person_image, person_mask = people[index]
             on = person_mask > 0
             image[on] = person_image[on]
             mask[on] = 255
-        return image, mask
+        return image, mask, people
 
     def warp_person(self, fit: PersonFit) -> tuple[np.ndarray, np.ndarray]:
         """One person's calibrated image (RGB, black around them) and mask (0/255)."""
@@ -520,9 +528,9 @@ class Calibrator:
         if not fits:
             width, height = self.canvas_size
             blank = np.zeros((height, width, 3), np.uint8)
-            return FrameCalibration(index, [], blank, blank[..., 0].copy(), shape)
-        image, mask = self.render(fits)
-        return FrameCalibration(index, fits, image, mask, shape)
+            return FrameCalibration(index, [], blank, blank[..., 0].copy(), shape, [])
+        image, mask, people = self.render(fits)
+        return FrameCalibration(index, fits, image, mask, shape, people)
 
     def assignments(self, frames: Iterable[Sequence[np.ndarray]]) -> list[list[int]]:
         """Reference person of every target person in every frame, tracked in frame order.
@@ -546,6 +554,20 @@ class Calibrator:
         for index, (people, reference_for) in enumerate(zip(frames, self.assignments(frames))):
             target_mask = next(masks, None) if masks is not None else None
             yield self.calibrate(people, reference_for, target_mask, index)
+
+
+def _downscale(mask: np.ndarray, zoom: float, grid: tuple[int, int]) -> np.ndarray:
+    """Area-average a 0/255 mask onto ``grid`` with the same scale factor on both axes.
+
+    Given ``fx``/``fy``, OpenCV maps with exactly those factors (pixel centres aligned); passing a
+    target size instead would stretch each axis by its own rounded ratio.
+    """
+    small = cv2.resize(mask, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_AREA)
+    grid_w, grid_h = grid
+    out = np.zeros((grid_h, grid_w), np.uint8)
+    rows, cols = min(grid_h, small.shape[0]), min(grid_w, small.shape[1])
+    out[:rows, :cols] = small[:rows, :cols]
+    return out
 
 
 def _mask_cells(mask: np.ndarray, zoom: float, limit: int) -> np.ndarray:

@@ -24,7 +24,9 @@ def decode_image(data: bytes, *, source: str = "image") -> np.ndarray:
     if not data:
         raise ImageReadError(f"{source} is empty")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    # ANYCOLOR | ANYDEPTH keeps grey and 16-bit data as they are but, unlike IMREAD_UNCHANGED,
+    # applies the EXIF orientation, so a portrait phone photo is not processed lying on its side.
+    image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     if image is None or image.size == 0:
         raise ImageReadError(f"{source} is not an image OpenCV can read (PNG, JPEG, WebP, TIFF, BMP...)")
     if image.dtype == np.uint16:

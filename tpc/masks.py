@@ -34,21 +34,20 @@ def mask_moments(mask: np.ndarray) -> MaskMoments | None:
     return MaskMoments(area=float(area), centroid=(float(cx), float(cy)), angle=float(angle))
 
 
-def moments_similarity(source: np.ndarray, target: np.ndarray) -> Similarity | None:
-    """Similarity aligning the moments of two masks: centroids, areas and principal axes.
+def moments_similarity(source: MaskMoments | None, target: MaskMoments | None) -> Similarity | None:
+    """Similarity aligning two masks' moments: centroids, areas and principal axes.
 
     A principal axis has no direction, so of the two rotations that align the axes the smaller one
-    is taken (within ±90°). None when either mask is empty.
+    is taken (within ±90°). None when either mask was empty (moments None).
     """
-    src, dst = mask_moments(source), mask_moments(target)
-    if src is None or dst is None:
+    if source is None or target is None:
         return None
-    scale = float(np.sqrt(dst.area / src.area))
-    angle = (dst.angle - src.angle + np.pi / 2) % np.pi - np.pi / 2
+    scale = float(np.sqrt(target.area / source.area))
+    angle = (target.angle - source.angle + np.pi / 2) % np.pi - np.pi / 2
     cos, sin = scale * np.cos(angle), scale * np.sin(angle)
-    sx, sy = src.centroid
-    tx = dst.centroid[0] - (cos * sx - sin * sy)
-    ty = dst.centroid[1] - (sin * sx + cos * sy)
+    sx, sy = source.centroid
+    tx = target.centroid[0] - (cos * sx - sin * sy)
+    ty = target.centroid[1] - (sin * sx + cos * sy)
     return Similarity(scale=scale, angle=float(angle), translation=(float(tx), float(ty)))
 
 
@@ -69,7 +68,8 @@ def split_between_people(
     """Give every pixel of a union mask to the person whose skeleton is nearest.
 
     ``mask`` is one boolean image covering several people; ``people`` their keypoints in the
-    coordinates of the mask divided by ``zoom``. Returns one boolean mask per person; a person with
+    coordinates of the mask divided by ``zoom`` (pixel centres aligned, as in
+    :func:`tpc.silhouette.draw_silhouette`). Returns one boolean mask per person; a person with
     nothing visible gets an empty mask. One person gets the whole mask.
     """
     mask = np.asarray(mask, dtype=bool)
@@ -92,7 +92,7 @@ def _draw_skeleton_lines(canvas: np.ndarray, person: np.ndarray, zoom: float, th
     seen = kp.visible(points, threshold)
     if not seen.any():
         return False
-    xy = np.rint(points[:, :2] * zoom).astype(np.int64)
+    xy = np.rint((points[:, :2] + 0.5) * zoom - 0.5).astype(np.int64)
     drew = False
     for a, b in kp.LIMBS + kp.TORSO_EDGES + ((kp.NOSE, kp.LEFT_SHOULDER), (kp.NOSE, kp.RIGHT_SHOULDER)):
         if seen[a] and seen[b]:

@@ -31,6 +31,8 @@ class IterativePropagation:
             raise ValueError(f"num_frames must be at least 1, got {num_frames}")
         if groups < 1:
             raise ValueError(f"groups must be at least 1, got {groups}")
+        if seed < 0:
+            raise ValueError(f"seed must not be negative, got {seed}")
         self.num_frames = int(num_frames)
         self.num_groups = min(int(groups), self.num_frames)  # never an empty group
         self.seed = int(seed)
@@ -44,12 +46,9 @@ class IterativePropagation:
 
     def draws(self, step: int) -> np.ndarray:
         """The frame each group draws at ``step``: (M,) indices, one uniform member per group."""
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, int(step) & 0xFFFFFFFF, 0x7EC])
+        rng = np.random.default_rng([self.seed, int(step), 0x7EC])  # every bit of the seed counts
         return self._starts + rng.integers(0, self._sizes)
 
     def selection(self, step: int) -> np.ndarray:
         """(L,) calibrated-frame index each frame reads at ``step``."""
         return self.draws(step)[self._group_of]
-
-    def group_of(self, frame: int) -> int:
-        return int(self._group_of[frame])

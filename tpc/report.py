@@ -8,6 +8,7 @@ target shape, and per-frame curves of IoU, scale and rotation, with fallback fra
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -86,12 +87,7 @@ class CalibrationReport:
                 "people": self._reference_count,
             },
             "canvas": {"width": self.canvas_size[0], "height": self.canvas_size[1]},
-            "settings": {
-                "confidence_threshold": self.config.confidence_threshold,
-                "score_resolution": self.config.score_resolution,
-                "refine_rounds": self.config.refine_rounds,
-                "facing_away": self.config.facing_away,
-            },
+            "settings": dataclasses.asdict(self.config),
             "summary": {
                 "frames": len(self.frames),
                 "mean_score": round(float(np.mean(scores)), 4) if scores else None,

@@ -147,14 +147,14 @@ def draw_silhouette(
     """Draw a person's shape from their keypoints into a uint8 mask (0/255) of ``size`` = (W, H).
 
     ``zoom`` scales keypoint coordinates and widths (for drawing at a lower resolution than the
-    keypoints' canvas). Pass ``out`` to draw into an existing mask (several people on one canvas),
+    keypoints' canvas; pixel centres map to pixel centres, ``x' = (x + 0.5) * zoom - 0.5``). Pass ``out`` to draw into an existing mask (several people on one canvas),
     ``only`` to draw a single part label.
     """
     width, height = size
     canvas = np.zeros((height, width), np.uint8) if out is None else out
     points = np.asarray(keypoints, dtype=np.float64)
     seen = kp.visible(points, threshold)
-    xy = points[:, :2] * zoom
+    xy = (points[:, :2] + 0.5) * zoom - 0.5  # pixel centres stay pixel centres at any zoom
 
     def fixed(p: np.ndarray) -> tuple[int, int]:
         return int(round(p[0] * _ONE)), int(round(p[1] * _ONE))
@@ -210,11 +210,14 @@ def label_parts(
     if len(available) == 0:
         labels[mask] = UNASSIGNED
         return labels
-    distances = np.empty((len(available), height, width), np.float32)
-    for row, label in enumerate(available):
+    nearest = np.zeros((height, width), np.uint8)
+    best = np.full((height, width), np.inf, np.float32)  # running minimum: one map in memory, not ten
+    for label in available:
         drawing = draw_silhouette(keypoints, widths, (width, height), threshold=threshold, only=int(label))
-        distances[row] = cv2.distanceTransform(np.where(drawing > 0, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
-    nearest = available[np.argmin(distances, axis=0)].astype(np.uint8)
+        distance = cv2.distanceTransform(np.where(drawing > 0, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
+        closer = distance < best
+        best[closer] = distance[closer]
+        nearest[closer] = label
     labels[mask] = nearest[mask]
     return labels
 

@@ -40,15 +40,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..calibration_job import calibrate_to_folder, load_poses, load_reference, target_mask_paths
+    from ..calibration_job import calibrate_to_folder, check_poses, load_poses, load_reference, target_mask_paths
 
     try:
         config = CalibrationConfig(score_resolution=args.score_resolution)
     except ValueError as error:
         raise UserError(f"--score-resolution: {error}") from None
     poses = load_poses(args.poses)
-    if len(poses) == 0:
-        raise UserError(f"poses file {args.poses} has no frames; there is nothing to calibrate")
+    check_poses(poses)
     masks = target_mask_paths(args.target_masks, len(poses), poses.size) if args.target_masks else None
     most_people = max(len(frame) for frame in poses.frames)
     reference = load_reference(args.reference, args.reference_keypoints, args.reference_mask, people=most_people)

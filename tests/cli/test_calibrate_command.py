@@ -100,6 +100,10 @@ def test_user_errors_are_one_sentence_and_exit_2(inputs, tmp_path, astronaut):
             ["--poses", str(write_json(tmp_path / "empty.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": []}))],
             "no frames",
         ),
+        "nobody anywhere": (
+            ["--poses", str(write_json(tmp_path / "nobody.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": [{"people": []}] * 3}))],
+            "none of the 3 frames .* has a person",
+        ),
         "mask size": (["--reference-mask", str(tmp_path / "small.png")], "must be 512x512"),
         "keypoint canvas": (["--reference", str(tmp_path / "small.png")], "describes a 512x512 image"),
         "missing target masks": (["--target-masks", str(tmp_path / "none")], "target mask folder .* does not exist"),
@@ -117,6 +121,42 @@ def test_user_errors_are_one_sentence_and_exit_2(inputs, tmp_path, astronaut):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("tpc: error: "), (name, result.stderr)
         assert re.search(message, lines[0]), (name, lines[0])
+
+
+def test_several_people_get_their_own_images_by_reference_person(tmp_path, astronaut, grace_hopper):
+    """Two people in the photo, two in every frame (listed in changing order): per-person folders
+    follow the reference person, and the frame image holds both."""
+    image_a, points_a, mask_a = astronaut
+    image_b, points_b, mask_b = grace_hopper
+    image = np.concatenate([image_a, image_b[:512]], axis=1)
+    shifted = points_b.copy()
+    shifted[:, 0] += 512
+    shifted[shifted[:, 1] >= 512, 2] = 0
+    mask = np.concatenate([mask_a, mask_b[:512]], axis=1)
+    write_png(tmp_path / "ref.png", image)
+    write_png(tmp_path / "ref_mask.png", mask)
+    PoseSequence(1024, 512, 24.0, [[points_a, shifted]]).save(tmp_path / "ref_kp.json")
+    frames = []
+    for i in range(6):
+        a = Similarity(scale=0.5, translation=(60.0 + 10 * i, 100.0)).apply(points_a)
+        b = Similarity(scale=0.5, translation=(300.0 - 10 * i, 120.0)).apply(shifted)
+        frames.append([a, b] if i % 2 == 0 else [b, a])
+    PoseSequence(1024, 512, 24.0, frames).save(tmp_path / "poses.json")
+    result = run(
+        "calibrate", "--reference", str(tmp_path / "ref.png"), "--poses", str(tmp_path / "poses.json"),
+        "--reference-keypoints", str(tmp_path / "ref_kp.json"), "--reference-mask", str(tmp_path / "ref_mask.png"),
+        "--out", str(tmp_path / "out"), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    for i, frame in enumerate(report["frames"]):
+        expected = [0, 1] if i % 2 == 0 else [1, 0]
+        assert [p["reference_person"] for p in frame["people"]] == expected
+        union = read_mask(tmp_path / "out" / "calibrated_mask" / f"{i:05d}.png")
+        parts = [read_mask(tmp_path / "out" / "people" / str(r) / "calibrated_mask" / f"{i:05d}.png") for r in (0, 1)]
+        assert all(p.any() for p in parts) and ((parts[0] | parts[1]) == union).all()
+        # The astronaut (reference person 0) stays on the left where her target stands.
+        assert np.nonzero(parts[0])[1].mean() < np.nonzero(parts[1])[1].mean()
 
 
 def test_incomplete_target_mask_folder_is_refused_before_any_work(inputs, tmp_path):

@@ -75,15 +75,32 @@ def test_keeps_the_rigid_core_in_every_subset(astronaut, calibrator):
 
 
 def test_person_seen_from_behind_is_fitted_with_swapped_sides(astronaut, calibrator):
-    _, points, mask = astronaut
+    image, points, mask = astronaut
+    blind = Calibrator(image, [(points, mask)], CANVAS, CalibrationConfig(facing_away=False))
     cases = make_cases(points, mask, 12, seed=5, mirrored_share=1.0)
     swapped = [c for c in cases if kp.facing(c.keypoints) == -kp.facing(points)]
-    assert swapped, "the generator should produce targets with visible handedness"
+    assert len(swapped) >= 6, "the generator should produce targets with visible handedness"
+    gains = []
     for case in swapped:
         fit = calibrator.fit([case.keypoints], target_mask=case.mask)[0]
-        assert fit.mirrored
-        plain = calibrator.fit([case.keypoints], target_mask=case.mask)  # deterministic
-        assert plain[0].transform == fit.transform
+        plain = blind.fit([case.keypoints], target_mask=case.mask)[0]
+        assert fit.mirrored and not plain.mirrored
+        gains.append(iou(warp_mask(mask, fit.transform.matrix), case.mask) - iou(warp_mask(mask, plain.transform.matrix), case.mask))
+    assert np.mean(gains) > 0.05 and min(gains) > -0.05
+
+
+@pytest.mark.parametrize("canvas", [(1000, 700), (640, 1137)])
+def test_non_square_canvases_are_not_shifted(astronaut, canvas):
+    image, points, mask = astronaut
+    truth = Similarity(scale=0.9, angle=0.3, translation=(0.3 * canvas[0], 0.1 * canvas[1]))
+    target_mask = warp_mask(mask, truth.matrix, canvas)
+    calibrator = Calibrator(image, [(points, mask)], canvas)
+    rows, cols = np.nonzero(mask)
+    centre = np.array([[cols.mean(), rows.mean()]])
+    for given in (target_mask, None):
+        fit = calibrator.fit([truth.apply(points)], target_mask=given)[0]
+        assert np.linalg.norm(fit.transform.apply(centre) - truth.apply(centre)) < 2.0
+        assert fit.transform.scale == pytest.approx(0.9, rel=0.01)
 
 
 def test_fallback_to_mask_moments_when_keypoints_are_not_enough(astronaut, calibrator):

@@ -56,3 +56,10 @@ def test_defaults_and_bad_arguments():
         IterativePropagation(0)
     with pytest.raises(ValueError):
         IterativePropagation(10, groups=0)
+    with pytest.raises(ValueError):
+        IterativePropagation(10, seed=-1)
+
+
+def test_every_bit_of_the_seed_counts():
+    low, high = IterativePropagation(300, seed=5), IterativePropagation(300, seed=5 + 2**32)
+    assert any(low.selection(t).tolist() != high.selection(t).tolist() for t in range(5))

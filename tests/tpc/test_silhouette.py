@@ -49,3 +49,16 @@ def test_part_labels_cover_the_mask_with_drawable_parts(astronaut):
     nose = np.rint(points[kp.NOSE, :2]).astype(int)
     assert labels[nose[1], nose[0]] == HEAD
     assert drawn_parts(kp.empty_person()).sum() == 1 and len(drawn_parts(points)) == NUM_LABELS
+
+
+def test_drawing_at_low_resolution_keeps_pixel_centres(astronaut):
+    """A silhouette drawn at a zoom lands where the full-size one lands, scaled (no half-cell shift)."""
+    _, points, mask = astronaut
+    widths = BodyWidths.measure(points, mask)
+    full = draw_silhouette(points, widths, (512, 512)) > 0
+    zoom = 96 / 512
+    small = draw_silhouette(points, widths, (96, 96), zoom=zoom) > 0
+    rows, cols = np.nonzero(full)
+    small_rows, small_cols = np.nonzero(small)
+    expected = (np.array([cols.mean(), rows.mean()]) + 0.5) * zoom - 0.5
+    assert np.abs(np.array([small_cols.mean(), small_rows.mean()]) - expected).max() < 0.35
