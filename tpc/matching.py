@@ -65,10 +65,15 @@ def _centre(person: np.ndarray, size: tuple[int, int], threshold: float) -> np.n
     return person[seen, :2].mean(axis=0) / np.asarray(size, dtype=np.float64)
 
 
-def _person_distance(a: np.ndarray, b: np.ndarray, threshold: float) -> float:
-    """Mean distance of the keypoints both show, relative to the people's size."""
+def person_distance(
+    a: np.ndarray, b: np.ndarray, threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD, min_shared: int = 1
+) -> float:
+    """Mean distance of the keypoints both show, relative to the people's size.
+
+    inf when they show fewer than ``min_shared`` keypoints in common (at least one is needed).
+    """
     both = kp.visible(a, threshold) & kp.visible(b, threshold)
-    if not both.any():
+    if both.sum() < max(1, min_shared):
         return np.inf
     spread = np.ptp(np.concatenate([a[both, :2], b[both, :2]]), axis=0).max() + 1.0
     return float(np.linalg.norm(a[both, :2] - b[both, :2], axis=1).mean() / spread)
@@ -100,7 +105,7 @@ class PeopleMatcher:
         assigned: list[int | None] = [None] * len(target_people)
         if self._previous and target_people:
             cost = np.array(
-                [[_person_distance(t, p, self._threshold) for p, _ in self._previous] for t in target_people]
+                [[person_distance(t, p, self._threshold) for p, _ in self._previous] for t in target_people]
             )
             finite = np.where(np.isfinite(cost), cost, 1e6)
             for row, col in min_cost_assignment(finite):

@@ -104,7 +104,7 @@ def _save(poses, out: str) -> None:
 
 def _image(source: Path, detector, args: argparse.Namespace) -> int:
     from tpc.image_io import ImageReadError, read_image, write_png
-    from tpc.pose_sequence import PoseSequence
+    from tpc.pose_sequence import MAX_CANVAS, PoseSequence
 
     from ..perception import NO_PERSON
 
@@ -112,10 +112,12 @@ def _image(source: Path, detector, args: argparse.Namespace) -> int:
         image = read_image(source, what="photo")
     except ImageReadError as error:
         raise UserError(str(error)) from None
+    height, width = image.shape[:2]
+    if max(width, height) > MAX_CANVAS:  # its PoseSequence could not be calibrated against
+        raise UserError(f"photo {source} is {width}x{height}; at most {MAX_CANVAS} pixels a side are supported, scale it down first")
     people = detector.detect(image, args.max_people)
     if not people:
         raise UserError(f"photo {source}: {NO_PERSON}", "no_person")
-    height, width = image.shape[:2]
     _save(PoseSequence(width, height, 30.0, [[keypoints for keypoints, _ in people]]), args.out)
     if args.masks:
         union = people[0][1].copy()

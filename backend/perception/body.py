@@ -80,11 +80,3 @@ def person_box(
             return None
     return float(x0), float(y0), float(x1), float(y1)
 
-
-def keypoint_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean distance of the keypoints both people show, relative to their extent (inf if none shared)."""
-    both = kp.visible(a) & kp.visible(b)
-    if both.sum() < 2:
-        return np.inf
-    spread = float(np.ptp(np.concatenate([a[both, :2], b[both, :2]]), axis=0).max()) + 1.0
-    return float(np.linalg.norm(a[both, :2] - b[both, :2], axis=1).mean() / spread)

@@ -10,6 +10,11 @@ MediaPipe's C++ side prints a dozen log lines to the process's stderr while a gr
 runs (GLOG_minloglevel does not reach them), which would bury the one line a user needs; stderr's
 file descriptor is pointed at /dev/null during those calls only: the graph's start, and its calls
 until it first finds a person (at most 32 of them). Other threads' stderr is muted then too.
+
+File descriptor 2 belongs to the whole process, so the muting is counted process-wide: the first
+muted call in points it at /dev/null, the last one out restores it. Each call saving and restoring
+it on its own would, with two threads interleaved, save /dev/null as "the original" and leave a
+server deaf to every later traceback.
 """
 
 from __future__ import annotations
@@ -38,26 +43,61 @@ _BLANK = np.zeros((64, 64, 3), dtype=np.uint8)
 _QUIET_CALLS = 32  # calls kept quiet until the first person is found (a whole search of a photo)
 
 
+class _StderrMute:
+    """Process-wide count of the muted calls under way, and where fd 2 pointed before the first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.saved: int | None = None  # a duplicate of the real stderr while muted
+
+
+_MUTE = _StderrMute()
+
+
 @contextlib.contextmanager
 def _quiet_native_stderr(enabled: bool) -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for the duration (other threads' stderr too; keep it short)."""
     if not enabled:
         yield
         return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        sink = os.open(os.devnull, os.O_WRONLY)
-    except OSError:  # no usable stderr descriptor (embedded interpreters): nothing to hide
+    with _MUTE.lock:
+        if _MUTE.depth == 0:
+            try:
+                sys.stderr.flush()
+                _MUTE.saved = _point_stderr_at_devnull()
+            except OSError:  # no usable stderr descriptor (embedded interpreters): nothing to hide
+                _MUTE.saved = None
+        muted = _MUTE.saved is not None
+        if muted:
+            _MUTE.depth += 1
+    if not muted:
         yield
         return
     try:
-        os.dup2(sink, 2)
         yield
     finally:
-        os.dup2(saved, 2)
+        with _MUTE.lock:
+            _MUTE.depth -= 1
+            if _MUTE.depth == 0:
+                os.dup2(_MUTE.saved, 2)
+                os.close(_MUTE.saved)
+                _MUTE.saved = None
+
+
+def _point_stderr_at_devnull() -> int:
+    """Point fd 2 at /dev/null; returns a duplicate of what it pointed at."""
+    saved = os.dup(2)
+    try:
+        sink = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(sink, 2)
+        finally:
+            os.close(sink)
+    except OSError:
         os.close(saved)
-        os.close(sink)
+        raise
+    return saved
 
 
 class MediaPipePose:

@@ -31,9 +31,10 @@ import cv2
 import numpy as np
 
 from tpc import keypoints as kp
+from tpc.matching import person_distance
 
 from ..errors import UserError
-from .body import keypoint_distance, person_box, upright_quarter_turns
+from .body import person_box, upright_quarter_turns
 from .estimators import Detection, EstimatorSettings, MaskEstimator, PoseEstimator, mask_estimator, pose_estimator
 from .mask_cleanup import clean_masks
 from .views import View, person_view, zoom_tiles
@@ -42,6 +43,7 @@ MIN_VISIBLE = 4  # keypoints a detection must show (inside the image) to count a
 SMALL_PERSON = 0.3  # a person whose box is shorter than this share of the image's long side gets zoomed in on
 ECHO_SHARE = 0.5  # a detection with at least this share of keypoints on found people is an echo
 SAME_PERSON = 0.25  # keypoint distance (relative to size) under which two looks show the same person
+SHARED_KEYPOINTS = 2  # keypoints two looks must both show to be compared at all (one point has no size)
 
 NO_PERSON = (
     "no person was found in the image, also turned by 90, 180 and 270 degrees and zoomed in; "
@@ -141,7 +143,7 @@ class PeopleDetector:
             if view.size == person.view.size and np.allclose(view.matrix, person.view.matrix):
                 return person  # the first look was already this one
         for other in self._look(image, view, size):
-            if keypoint_distance(other.keypoints, person.keypoints) < SAME_PERSON and self._is_new(other, found, covered):
+            if person_distance(other.keypoints, person.keypoints, min_shared=SHARED_KEYPOINTS) < SAME_PERSON and self._is_new(other, found, covered):
                 return other
         return None
 
@@ -162,7 +164,7 @@ class PeopleDetector:
     def _is_new(person: FoundPerson, found: Sequence[FoundPerson], covered: np.ndarray) -> bool:
         if not found:
             return True
-        if any(keypoint_distance(person.keypoints, other.keypoints) < SAME_PERSON for other in found):
+        if any(person_distance(person.keypoints, other.keypoints, min_shared=SHARED_KEYPOINTS) < SAME_PERSON for other in found):
             return False
         seen = kp.visible(person.keypoints)
         xy = np.rint(person.keypoints[seen, :2]).astype(int)

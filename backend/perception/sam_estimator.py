@@ -3,9 +3,10 @@
 SAM cuts out whatever it is pointed at, with sharper edges than MediaPipe's person mask, but it has
 no idea what a person is: the prompt says so. Each person's torso and limb joints are positive
 points, the other people's are negative points, and the person's box (keypoints, grown, joined with
-the pose model's own mask) bounds it. SAM answers with three candidate masks (part, body, whole);
-the one kept is the one with the best sum of SAM's own quality score and its agreement with the
-keypoints (this person's inside, other people's outside), rather than blindly the first.
+the pose model's own mask) bounds it. SAM answers with three candidate masks (part, body, whole),
+cut to that box (SAM's masks leak past it onto the background or a neighbour); the one kept is the
+one with the best sum of SAM's own quality score and its agreement with the keypoints (this
+person's inside, other people's outside), rather than blindly the first.
 
 Weights are the user's: a segment-anything checkpoint (sam_vit_b_01ec64.pth and friends). The
 architecture is read from the checkpoint itself (width, depth, heads and global-attention blocks
@@ -137,17 +138,41 @@ def prompt_points(keypoints: np.ndarray) -> np.ndarray:
     return np.array(chosen, dtype=np.float64).reshape(-1, 2)
 
 
-def build_prompt(
-    person: Detection, others: Sequence[Detection], size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """SAM's point coordinates (N, 2), labels (N,) (1 = this person, 0 = someone else) and box (4,)."""
-    positive = prompt_points(person.keypoints)
-    negative = [prompt_points(other.keypoints) for other in others]
-    negative = np.concatenate(negative) if negative else np.zeros((0, 2))
-    coords = np.concatenate([positive, negative])
-    labels = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))]).astype(np.int64)
-    box = person_box(person.keypoints, person.mask, size)
-    return coords, labels, None if box is None else np.array(box, dtype=np.float64)
+@dataclass(frozen=True)
+class SamPrompt:
+    """What SAM is told about one person, in the image's pixels."""
+
+    coords: np.ndarray  # (N, 2) points: this person's first, then the other people's
+    labels: np.ndarray  # (N,) 1 = this person, 0 = someone else
+    box: np.ndarray | None  # (4,) x0, y0, x1, y1 in pixel edges, when anything says where they are
+
+
+def person_prompts(people: Sequence[Detection], size: tuple[int, int]) -> list[SamPrompt | None]:
+    """SAM's prompt for each person (``size`` = (W, H)); None for someone nothing locates."""
+    points = [prompt_points(person.keypoints) for person in people]
+    prompts: list[SamPrompt | None] = []
+    for index, person in enumerate(people):
+        positive = points[index]
+        negative = np.concatenate([p for j, p in enumerate(points) if j != index] or [np.zeros((0, 2))])
+        box = person_box(person.keypoints, person.mask, size)
+        if len(positive) == 0 and box is None:
+            prompts.append(None)
+            continue
+        labels = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))]).astype(np.int64)
+        prompts.append(
+            SamPrompt(np.concatenate([positive, negative]), labels, None if box is None else np.array(box, dtype=np.float64))
+        )
+    return prompts
+
+
+def inside_box(box: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels a box (in pixel edges) touches; everything without a box."""
+    if box is None:
+        return np.ones(shape, dtype=bool)
+    x0, y0, x1, y1 = box
+    inside = np.zeros(shape, dtype=bool)
+    inside[int(np.floor(y0)) : int(np.ceil(y1)), int(np.floor(x0)) : int(np.ceil(x1))] = True
+    return inside
 
 
 def keypoint_agreement(mask: np.ndarray, person: np.ndarray, others: Sequence[np.ndarray]) -> float:
@@ -205,19 +230,19 @@ class SamMask:
         masks = []
         with self._lock, torch.inference_mode():
             self._predictor.set_image(np.ascontiguousarray(image), image_format="RGB")
-            for index, person in enumerate(people):
-                others = [p for j, p in enumerate(people) if j != index]
-                coords, labels, box = build_prompt(person, others, (width, height))
-                if not (labels == 1).any() and box is None:  # nothing says where this person is
+            for index, prompt in enumerate(person_prompts(people, (width, height))):
+                if prompt is None:
                     masks.append(np.zeros((height, width), np.float32))
                     continue
                 candidates, scores, _ = self._predictor.predict(
-                    point_coords=coords if len(coords) else None,
-                    point_labels=labels if len(coords) else None,
-                    box=box,
+                    point_coords=prompt.coords if len(prompt.coords) else None,
+                    point_labels=prompt.labels if len(prompt.coords) else None,
+                    box=prompt.box,
                     multimask_output=True,
                 )
-                best = choose_mask(candidates, scores, person.keypoints, [o.keypoints for o in others])
+                candidates = candidates & inside_box(prompt.box, (height, width))
+                others = [p.keypoints for j, p in enumerate(people) if j != index]
+                best = choose_mask(candidates, scores, people[index].keypoints, others)
                 masks.append(candidates[best].astype(np.float32))
             self._predictor.reset_image()
         return masks

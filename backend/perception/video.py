@@ -3,9 +3,11 @@
 Frames are decoded with PyAV (FFmpeg), turned as the file's display rotation says (phones store
 portrait videos sideways), and handed one by one to the same people search as photos. Several people
 are followed from frame to frame by their keypoints, so a person keeps their place in every frame's
-list (ordered by when they first appeared) and their own smoothing filter. Masks are written as
-each frame is done; a file damaged or cut short part-way keeps the frames before the damage, with
-a warning.
+list (ordered by when they first appeared) and their own smoothing filter. Pose models miss a person
+now and then for a frame or two (motion blur, someone walking past); a track therefore outlives
+``TRACK_PATIENCE`` unseen frames, and a person found again within them is the same person, in the
+same place of the list, smoothed by the same filter. Masks are written as each frame is done; a file
+damaged or cut short part-way keeps the frames before the damage, with a warning.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ import cv2
 import numpy as np
 
 from tpc.image_io import write_png
-from tpc.matching import min_cost_assignment
+from tpc.matching import min_cost_assignment, person_distance
 from tpc.pose_sequence import MAX_CANVAS, MAX_FRAMES, PoseSequence
 
 from ..errors import UserError
-from .body import keypoint_distance
-from .people import PeopleDetector
+from .people import SHARED_KEYPOINTS, PeopleDetector
 from .smoothing import KeypointFilter, OneEuroSettings
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 SAME_TRACK = 0.5  # keypoint distance (relative to size) under which a person continues a track
+TRACK_PATIENCE = 5  # frames a track may go unseen and still be continued (0.2 s at 25 fps); then it ends
 
 Progress = Callable[[int, int], None]
 
@@ -97,37 +99,59 @@ def _reason(error: Exception) -> str:
 
 
 @dataclass
-class _Tracks:
-    """People followed across frames: each track's last keypoints and its filter."""
+class _Track:
+    """One person followed; the filter lives and dies with the track."""
+
+    keypoints: np.ndarray  # where the person was last seen
+    unseen: int = 0  # frames since then
+    smoother: KeypointFilter | None = None
+
+
+@dataclass
+class PeopleTracks:
+    """People followed across frames: each track's last keypoints and its smoothing filter.
+
+    A track unseen for more than ``patience`` frames ends, filter and all, so memory stays bounded
+    however many people come and go; a person who comes back after that is a new track.
+    """
 
     smoothing: OneEuroSettings | None
-    unit: float
-    last: dict[int, np.ndarray] = field(default_factory=dict)
-    filters: dict[int, KeypointFilter] = field(default_factory=dict)
+    unit: float  # pixels per smoothing unit (the frame height)
+    patience: int = TRACK_PATIENCE
+    tracks: dict[int, _Track] = field(default_factory=dict)
     next_id: int = 0
 
     def assign(self, people: list[np.ndarray]) -> list[int]:
-        """A track id for every person of this frame (new ids for newcomers)."""
+        """A track id for every person of this frame (new ids for newcomers); ages the others."""
         ids: list[int | None] = [None] * len(people)
-        known = list(self.last)
+        known = list(self.tracks)
         if known and people:
-            cost = np.array([[keypoint_distance(p, self.last[t]) for t in known] for p in people])
+            cost = np.array(
+                [[person_distance(p, self.tracks[t].keypoints, min_shared=SHARED_KEYPOINTS) for t in known] for p in people]
+            )
             for row, col in min_cost_assignment(np.where(np.isfinite(cost), cost, 1e6)):
                 if cost[row, col] < SAME_TRACK:
                     ids[row] = known[col]
-        for index, value in enumerate(ids):
-            if value is None:
+        for track in self.tracks.values():
+            track.unseen += 1
+        for index, person in enumerate(people):
+            if ids[index] is None:
                 ids[index] = self.next_id
                 self.next_id += 1
-        self.last = {i: p for i, p in zip(ids, people)}
+                self.tracks[ids[index]] = _Track(person)
+            track = self.tracks[ids[index]]
+            track.keypoints, track.unseen = person, 0
+        self.tracks = {i: t for i, t in self.tracks.items() if t.unseen <= self.patience}
         return [int(i) for i in ids]  # type: ignore[arg-type]
 
-    def smooth(self, track: int, seconds: float, keypoints: np.ndarray) -> np.ndarray:
+    def smooth(self, track_id: int, seconds: float, keypoints: np.ndarray) -> np.ndarray:
+        """The person's keypoints through their track's filter (as given without smoothing)."""
         if self.smoothing is None:
             return keypoints
-        if track not in self.filters:
-            self.filters[track] = KeypointFilter(self.smoothing, self.unit)
-        return self.filters[track](seconds, keypoints)
+        track = self.tracks[track_id]
+        if track.smoother is None:
+            track.smoother = KeypointFilter(self.smoothing, self.unit)
+        return track.smoother(seconds, keypoints)
 
 
 @dataclass
@@ -156,7 +180,7 @@ def extract_video_poses(
     with VideoReader(path) as video:
         frames: list[list[np.ndarray]] = []
         size: tuple[int, int] | None = None
-        tracks: _Tracks | None = None
+        tracks: PeopleTracks | None = None
         masks = Path(masks_dir) if masks_dir is not None else None
         if masks is not None:
             try:
@@ -167,8 +191,8 @@ def extract_video_poses(
             if size is None:
                 size = (image.shape[1], image.shape[0])
                 if max(size) > MAX_CANVAS:
-                    raise UserError(f"video {video.path} is {size[0]}x{size[1]}; at most {MAX_CANVAS} pixels a side are supported")
-                tracks = _Tracks(smoothing, unit=float(size[1]))
+                    raise UserError(f"video {video.path} is {size[0]}x{size[1]}; at most {MAX_CANVAS} pixels a side are supported, scale it down first")
+                tracks = PeopleTracks(smoothing, unit=float(size[1]))
             elif (image.shape[1], image.shape[0]) != size:
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             if len(frames) >= MAX_FRAMES:

@@ -15,7 +15,7 @@ import skimage.data
 from benchmarks.driving_video import encode_video, make_driving_video
 from tpc import keypoints as kp
 from tpc.image_io import read_mask, write_png
-from tpc.pose_sequence import PoseSequence
+from tpc.pose_sequence import MAX_CANVAS, PoseSequence
 
 TPC = str(Path(sys.executable).with_name("tpc"))
 
@@ -65,6 +65,18 @@ def test_upside_down_photo_gives_the_same_person(photos, tmp_path, astronaut):
     fixture = astronaut[1]
     seen = kp.visible(fixture, 0.9)
     assert np.abs(keypoints[seen, :2] - (511 - fixture[seen, :2])).max() < 1.0
+
+
+def test_photo_too_large_for_a_pose_sequence_is_refused_before_any_work(tmp_path, astronaut):
+    panorama = np.full((512, MAX_CANVAS + 1, 3), 120, np.uint8)
+    panorama[:, :512] = astronaut[0]  # someone to find: only the size is wrong
+    write_png(tmp_path / "panorama.png", panorama)
+    result = run(str(tmp_path / "panorama.png"), "--out", str(tmp_path / "kp.json"), "--masks", str(tmp_path / "masks"))
+    one_sentence(
+        result,
+        rf"photo .*panorama.png is {MAX_CANVAS + 1}x512; at most {MAX_CANVAS} pixels a side are supported, scale it down first$",
+    )
+    assert not (tmp_path / "kp.json").exists() and not (tmp_path / "masks").exists()
 
 
 def test_driving_video_gives_a_pose_sequence_masks_and_progress(tmp_path):

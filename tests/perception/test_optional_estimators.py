@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,13 +13,15 @@ import torch
 from tpc import keypoints as kp
 from tpc_backend.errors import UserError
 from tpc_backend.perception import Detection, EstimatorSettings, detect_people, mask_estimator, pose_estimator
+from tpc_backend.perception.mask_cleanup import clean_masks
 from tpc_backend.perception.sam_estimator import (
     KNOWN_ARCHITECTURES,
     SamArchitecture,
-    build_prompt,
     choose_mask,
     keypoint_agreement,
     load_sam,
+    person_prompts,
+    prompt_points,
 )
 from tpc_backend.perception.views import View
 
@@ -81,39 +84,78 @@ def test_sam_estimator_needs_a_checkpoint():
     assert error.value.code == "missing_checkpoint"
 
 
-def test_prompt_is_built_from_keypoints_box_and_the_other_people(astronaut):
-    _, person, mask = astronaut
-    other = person.copy()
-    other[:, 0] += 300
-    coords, labels, box = build_prompt(Detection(person, mask.astype(np.float32)), [Detection(other)], (512, 512))
-    positive, negative = coords[labels == 1], coords[labels == 0]
-    assert len(positive) >= 3 and len(negative) == len(positive)
-    face = person[list(kp.BODY_PARTS["face"]), :2].mean(axis=0)
-    assert np.allclose(positive[0], face)  # the face's centre comes first
-    assert np.allclose(negative[0], face + (300, 0))
-    x0, y0, x1, y1 = box
-    seen = kp.visible(person)
-    assert (person[seen, 0] >= x0).all() and (person[seen, 0] <= x1).all() and y1 <= 512
-    wrists = person[[kp.LEFT_WRIST, kp.RIGHT_WRIST], :2]
-    assert not any(np.allclose(point, wrist) for point in positive for wrist in wrists)  # edges pull in background
+@pytest.fixture(scope="module")
+def pair(astronaut):
+    """A 1024x512 photo of the astronaut (left) and her mirror image (right), with both people."""
+    image, person, mask = astronaut
+    mirrored = person.copy()
+    mirrored[:, 0] = 1023 - person[:, 0]
+    people = [
+        Detection(person, np.pad(mask, ((0, 0), (0, 512))).astype(np.float32)),
+        Detection(mirrored),
+    ]
+    return np.concatenate([image, image[:, ::-1]], axis=1), people
+
+
+def test_each_persons_prompt_comes_from_their_own_keypoints_and_box(pair):
+    _, (left, right) = pair
+    nobody = Detection(kp.empty_person())
+    prompts = person_prompts([left, right, nobody], (1024, 512))
+    assert prompts[2] is None  # nothing says where this person is: SAM is not asked
+    for prompt, me, other in ((prompts[0], left, right), (prompts[1], right, left)):
+        positive, negative = prompt.coords[prompt.labels == 1], prompt.coords[prompt.labels == 0]
+        assert np.array_equal(positive, prompt_points(me.keypoints))
+        assert np.array_equal(negative, prompt_points(other.keypoints))
+        assert (prompt.labels[: len(positive)] == 1).all()  # own points first
+        x0, y0, x1, y1 = prompt.box
+        seen = me.keypoints[kp.visible(me.keypoints)]
+        assert (seen[:, 0] >= x0).all() and (seen[:, 0] <= x1).all() and (seen[:, 1] >= y0).all() and (seen[:, 1] <= y1).all()
+        assert 0 <= x0 and x1 <= 1024 and 0 <= y0 and y1 <= 512
+        elsewhere = other.keypoints[kp.visible(other.keypoints)]
+        assert not ((elsewhere[:, 0] >= x0) & (elsewhere[:, 0] <= x1)).any()  # the boxes stay apart
+    # The face's centre comes first; wrists lie on the body's edge and would pull background in.
+    face = left.keypoints[list(kp.BODY_PARTS["face"]), :2].mean(axis=0)
+    assert np.allclose(prompts[0].coords[0], face)
+    wrists = left.keypoints[[kp.LEFT_WRIST, kp.RIGHT_WRIST], :2]
+    assert not any(np.allclose(point, wrist) for point in prompts[0].coords for wrist in wrists)
+    # The pose model's own mask widens the box to all of it.
+    rows, cols = np.nonzero(left.mask >= 0.5)
+    assert prompts[0].box[1] <= rows.min() and prompts[0].box[3] >= rows.max() + 1
 
 
 def test_mask_choice_weighs_sam_score_and_keypoint_agreement(astronaut):
     _, person, mask = astronaut
+    seen = kp.visible(person)
+    background = np.zeros_like(mask)
+    background[0:40, 400:512] = True  # a patch of sky: no keypoint of the person
     head_only = np.zeros_like(mask)
     head_only[60:180, 160:290] = True
     whole_frame = np.ones_like(mask)
     other = person.copy()
     other[:, 0] = np.clip(other[:, 0] + 250, 0, 511)
+    assert keypoint_agreement(background, person, []) == 0.0
     assert keypoint_agreement(mask, person, []) > 0.9
     assert keypoint_agreement(whole_frame, person, [other]) <= 0.0  # swallows someone else
+    # SAM likes the patch of sky best, but it holds none of the person's keypoints: the body wins.
+    candidates = np.stack([background, mask, whole_frame])
+    assert choose_mask(candidates, np.array([0.99, 0.8, 0.9]), person, [other]) == 1
+    # The head alone scores best by SAM but misses the shoulders and arms.
     candidates = np.stack([head_only, mask, whole_frame])
-    # The head alone scores best by SAM, but misses the shoulders and arms; the whole frame covers
-    # the other person too: the body mask wins.
     assert choose_mask(candidates, np.array([0.95, 0.85, 0.9]), person, [other]) == 1
+    # The score still counts: of two masks holding every keypoint, SAM's favourite wins, and a
+    # mask missing one keypoint in ten beats a complete one SAM barely believes.
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
+    assert keypoint_agreement(mask, person, []) == keypoint_agreement(grown, person, []) == 1.0
+    assert choose_mask(np.stack([mask, grown]), np.array([0.7, 0.9]), person, []) == 1
+    one_missing = grown.copy()
+    x, y = np.rint(person[np.flatnonzero(seen)[0], :2]).astype(int)
+    one_missing[y - 10 : y + 11, x - 10 : x + 11] = False
+    agreement = keypoint_agreement(one_missing, person, [])
+    assert 0.8 < agreement < 1.0
+    assert choose_mask(np.stack([grown, one_missing]), np.array([0.1, 0.9]), person, []) == 1
     # Alone, with no keypoints to tell them apart, SAM's own score decides.
     nobody = kp.empty_person()
-    assert choose_mask(candidates, np.array([0.95, 0.85, 0.9]), nobody, []) == 0
+    assert choose_mask(np.stack([head_only, mask, whole_frame]), np.array([0.95, 0.85, 0.9]), nobody, []) == 0
 
 
 def test_sam_path_runs_end_to_end_with_tiny_weights_and_maps_back(tiny_sam_checkpoint, astronaut):
@@ -130,15 +172,23 @@ def test_sam_path_runs_end_to_end_with_tiny_weights_and_maps_back(tiny_sam_check
     assert kp.visible(keypoints)[face].all() and np.abs(keypoints[face, :2] - expected[face, :2]).max() < 6.0
 
 
-def test_sam_segments_each_given_person_with_its_own_prompt(tiny_sam_checkpoint, astronaut):
-    image, person, _ = astronaut
+def test_sam_cuts_each_person_to_one_piece_inside_their_own_box(tiny_sam_checkpoint, pair):
+    image, people = pair
     estimator = mask_estimator("sam", EstimatorSettings(sam_checkpoint=str(tiny_sam_checkpoint)))
     assert estimator is mask_estimator("sam", EstimatorSettings(sam_checkpoint=str(tiny_sam_checkpoint)))  # shared
-    other = person.copy()
-    other[:, 0] = 511 - other[:, 0]
-    masks = estimator.segment(image, [Detection(person), Detection(other), Detection(kp.empty_person())])
-    assert len(masks) == 3 and all(m.shape == (512, 512) for m in masks)
-    assert not masks[2].any()  # nothing to prompt with: nothing cut out
+    soft = estimator.segment(image, [*people, Detection(kp.empty_person())])
+    assert len(soft) == 3 and all(m.shape == (512, 1024) and m.dtype == np.float32 for m in soft)
+    assert not soft[2].any()  # nothing to prompt with: nothing cut out
+    prompts = person_prompts(people, (1024, 512))
+    clean = clean_masks(soft[:2], [p.keypoints for p in people])
+    for raw, mask, prompt in zip(soft[:2], clean, prompts):
+        x0, y0, x1, y1 = prompt.box
+        outside = np.ones((512, 1024), dtype=bool)
+        outside[int(np.floor(y0)) : int(np.ceil(y1)), int(np.floor(x0)) : int(np.ceil(x1))] = False
+        assert raw.any() and not raw[outside].any()  # random weights leak everywhere; the box holds them
+        assert mask.dtype == bool and mask.any() and not mask[outside].any()
+        assert cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] == 2  # background + one piece
+    assert not (clean[0] & clean[1]).any()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mmpose") is not None, reason="MMPose is installed here")

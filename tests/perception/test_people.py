@@ -11,8 +11,10 @@ import skimage.data
 from benchmarks.photos import PHOTOS, load_photo
 from tpc import keypoints as kp
 from tpc.masks import iou
+from tpc.matching import person_distance
 from tpc_backend.errors import UserError
 from tpc_backend.perception import NO_PERSON, detect_people, segment_people
+from tpc_backend.perception.people import SHARED_KEYPOINTS
 from tpc_backend.perception.views import View
 
 
@@ -178,3 +180,17 @@ def test_given_keypoints_get_a_mask_from_selfie_segmentation(astronaut):
     (turned,) = segment_people(view.render(image), [view.points_to_view(fixture)])
     truth = view.render(np.repeat(fixture_mask[:, :, None].astype(np.uint8) * 255, 3, axis=2))[:, :, 0] > 127
     assert iou(turned, truth) > 0.75
+
+
+def test_looks_sharing_a_single_keypoint_are_not_compared(astronaut):
+    _, person, _ = astronaut
+    nose_only = kp.empty_person()
+    nose_only[kp.NOSE] = person[kp.NOSE]
+    assert person_distance(person, nose_only) == 0.0  # across frames, tpc compares even on one point
+    assert person_distance(person, nose_only, min_shared=SHARED_KEYPOINTS) == np.inf  # one point has no size
+    assert person_distance(person, kp.empty_person()) == np.inf
+    moved = person.copy()
+    moved[:, 0] += 20.0
+    seen = kp.visible(person)
+    spread = np.ptp(np.concatenate([person[seen, :2], moved[seen, :2]]), axis=0).max() + 1.0
+    assert person_distance(person, moved, min_shared=SHARED_KEYPOINTS) == pytest.approx(20.0 / spread)

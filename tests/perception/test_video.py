@@ -15,7 +15,7 @@ from tpc.masks import iou
 from tpc.pose_sequence import PoseSequence
 from tpc_backend.errors import UserError
 from tpc_backend.perception.smoothing import KeypointFilter, OneEuroSettings
-from tpc_backend.perception.video import extract_video_poses
+from tpc_backend.perception.video import TRACK_PATIENCE, PeopleTracks, extract_video_poses
 
 FACE = list(kp.BODY_PARTS["face"])
 
@@ -129,6 +129,71 @@ def test_two_people_keep_their_places_in_every_frame(tmp_path, detector):
         first, second = (p[kp.visible(p), 0].mean() for p in people)
         assert (first < 400) == (poses.frames[0][0][kp.visible(poses.frames[0][0]), 0].mean() < 400)
         assert (first < 400) != (second < 400)
+
+
+def test_a_person_missed_for_a_frame_or_two_keeps_their_place(tmp_path, detector):
+    left, right = make_driving_video("astronaut", frames=10, size=(400, 400)), make_driving_video("grace_hopper", frames=10, size=(400, 400))
+    background = left.frames[0][0, 0]  # the videos' plain backdrop
+    hidden = {2: "left", 3: "left", 6: "right"}  # each of them, whoever is found first, goes missing
+    frames = []
+    for index, (a, b) in enumerate(zip(left.frames, right.frames)):
+        a = np.full_like(a, background) if hidden.get(index) == "left" else a
+        b = np.full_like(b, background) if hidden.get(index) == "right" else b
+        frames.append(np.concatenate([a, b], axis=1))
+    path = encode_video(tmp_path / "blink.mp4", frames, 24.0)
+    detector.quarter_turns = 0
+    poses = extract_video_poses(path, detector, max_people=2).poses
+
+    def who(person: np.ndarray, index: int) -> str | None:
+        """Which of the two this is, by their faces; None for anything else the model saw."""
+        for name, truth, shift in (("left", left, 0.0), ("right", right, 400.0)):
+            face = [i for i in FACE if kp.visible(truth.keypoints[index])[i] and kp.visible(person)[i]]
+            if face and np.linalg.norm(person[face, :2] - truth.keypoints[index][face, :2] - (shift, 0.0), axis=1).max() < 40.0:
+                return name
+        return None
+
+    order = [[who(p, index) for p in people] for index, people in enumerate(poses.frames)]
+    first = order[0][0]
+    second = {"left": "right", "right": "left"}[first]
+    for index, found in enumerate(order):
+        real = [name for name in found if name is not None]
+        expected = [first, second] if index not in hidden else [name for name in (first, second) if name != hidden[index]]
+        assert real == expected, (index, order)
+        if index not in hidden:
+            assert found[:2] == expected, (index, order)  # the two people stay first, in their places
+
+
+def test_tracks_outlive_short_misses_and_end_with_their_filters(astronaut):
+    _, person, _ = astronaut
+    other = person.copy()
+    other[:, 0] += 600
+    tracks = PeopleTracks(OneEuroSettings(), unit=512.0)
+    clock = iter(np.arange(10_000) / 25.0)
+
+    def frame(*people: np.ndarray) -> list[int]:
+        now = next(clock)
+        ids = tracks.assign(list(people))
+        for track, keypoints in zip(ids, people):
+            tracks.smooth(track, now, keypoints)
+        return ids
+
+    assert frame(person, other) == [0, 1] and frame(person, other) == [0, 1]
+    smoother = tracks.tracks[0].smoother
+    for _ in range(TRACK_PATIENCE):  # missed as long as a track waits
+        assert frame(other) == [1]
+    assert frame(other, person + (3.0, 0.0, 0.0)) == [1, 0]
+    assert tracks.tracks[0].smoother is smoother  # the same filter goes on smoothing them
+    for _ in range(TRACK_PATIENCE + 1):  # gone for longer: the track and its filter end
+        frame(other)
+    assert set(tracks.tracks) == {1}
+    assert frame(person, other) == [2, 1]
+    # People coming and going all the time keep only the tracks that could still come back.
+    for _ in range(50):
+        for _ in range(TRACK_PATIENCE + 1):
+            frame(other)
+        frame(other, person)
+        assert len(tracks.tracks) <= 2
+    assert tracks.next_id == 53
 
 
 def test_a_video_cut_short_keeps_its_frames_and_says_so(tmp_path, detector):
