@@ -1,0 +1,72 @@
+"""The ``diffusion`` engine: pose-guided video diffusion with TPC, from a local models folder.
+
+The models are loaded when the engine is built (the backend builds each engine once) and stay on the
+device for every later job: loading SD1.5-size weights takes longer than a short job, and a broken
+models folder should fail at start, not at the first job. Renders are serialised: one GPU, one job
+at a time, and the attention reader's per-call state is not shared between threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ...errors import UserError
+from ..base import Cancelled, Engine, FrameSink, PreparedJob, Progress
+from .components import load_components
+from .conditioning import letterbox, pose_image, resize, working_size
+from .model_folder import ModelFolder
+from .pipeline import AnimationInputs, AnimationPipeline
+
+MAX_STEPS = 1000
+
+
+class DiffusionEngine(Engine):
+    """SD1.5 UNet + reference UNet + ControlNet OpenPose + AnimateDiff motion module, with TPC."""
+
+    name = "diffusion"
+
+    def __init__(
+        self, models: str | os.PathLike | ModelFolder, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> None:
+        self.folder = models if isinstance(models, ModelFolder) else ModelFolder.read(models)
+        self.pipeline = AnimationPipeline(load_components(self.folder, device, dtype))
+        self._lock = threading.Lock()
+
+    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
+        settings = job.settings
+        if not 1 <= settings.steps <= MAX_STEPS:
+            raise UserError(f"steps must be between 1 and {MAX_STEPS}, got {settings.steps}")
+        if not 0.0 <= settings.guidance <= 30.0:
+            raise UserError(f"guidance must be between 0 and 30, got {settings.guidance}")
+        with self._lock:
+            pipeline = self.pipeline
+            size = working_size(job.size, pipeline.components.resolution)
+            inputs = AnimationInputs(
+                reference=letterbox(job.reference_image, size),
+                reference_photo=job.reference_image,
+                poses=[pose_image(people, job.poses.size, size) for people in job.poses.frames],
+                calibrated=_CalibratedImages(job, size) if settings.tpc else None,
+                seed=settings.seed,
+                steps=settings.steps,
+                guidance=settings.guidance,
+                groups=settings.groups,
+            )
+            pipeline(inputs, start, lambda index, frame: emit(index, resize(frame, job.size)), cancelled, progress)
+
+
+class _CalibratedImages(Sequence):
+    """Calibrated image of each frame at the working size, computed when the bank pass asks for it."""
+
+    def __init__(self, job: PreparedJob, size: tuple[int, int]) -> None:
+        self.job, self.size = job, size
+
+    def __len__(self) -> int:
+        return len(self.job)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return resize(self.job.calibration(index).image, self.size)

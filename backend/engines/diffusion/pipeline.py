@@ -1,0 +1,276 @@
+"""TPC-conditioned video denoising: reference banks at t = 0, then pose-guided, windowed denoising.
+
+One job, in order:
+1. The reference photo's CLIP image embedding is the cross-attention context (no tokenizer needed);
+   the unconditional context of classifier-free guidance is zeros.
+2. The reference UNet runs once, at t = 0, on the reference latent and every calibrated latent, in
+   batched chunks (:class:`tpc.attention.BankWriter`); the banks go to a :class:`BankStore` (GPU
+   while small, pinned host memory when long).
+3. Each step, every context window of frames runs ControlNet OpenPose on its skeletons and the
+   motion UNet, whose spatial self-attention reads K = V = [own, r, c_sel(i)] on the conditional rows
+   (``sel`` from :class:`tpc.IterativePropagation`, re-drawn each step) and only its own tokens on
+   the unconditional rows. Window predictions are blended, guidance applied, and the scheduler steps
+   the whole sequence at once.
+4. The VAE decodes frames in fixed chunks of absolute frame indices, so a resumed job decodes each
+   frame exactly as an uninterrupted one does.
+
+Everything depends on the inputs and the seed only; the initial noise is drawn on the CPU so the
+same seed gives the same video on any device.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from tpc.attention import BankReader, BankWriter, reference_reads
+from tpc.propagation import IterativePropagation
+
+from .bank_store import BankStore, default_budget
+from .components import Components
+from .windows import blend_weights, context_windows
+
+Cancelled = Callable[[], bool]
+Progress = Callable[[float, str], None]
+
+# Shares of the progress bar: banks, denoising, decoding.
+_BANKS_SHARE, _DENOISE_SHARE = 0.1, 0.8
+
+
+@dataclass
+class AnimationInputs:
+    """What one job is conditioned on; every image is RGB uint8 at the working size unless noted."""
+
+    reference: np.ndarray  # (H, W, 3) reference photo fitted to the working size
+    reference_photo: np.ndarray  # the photo as given, for the CLIP image encoder
+    poses: Sequence[np.ndarray]  # L OpenPose skeleton images
+    calibrated: Sequence[np.ndarray] | None  # L calibrated images (read once each); None: TPC off
+    seed: int = 0
+    steps: int = 25
+    guidance: float = 3.5
+    groups: int = 30  # iterative propagation M
+
+    def __len__(self) -> int:
+        return len(self.poses)
+
+
+@dataclass
+class DenoisingState:
+    """A job between steps: latents, schedule, context and banks."""
+
+    inputs: AnimationInputs
+    latents: torch.Tensor  # (1, 4, L, h, w) float32
+    scheduler: Any
+    timesteps: torch.Tensor
+    context: torch.Tensor  # (1, 1, D) image embedding of the reference
+    banks: BankStore  # image 0: the reference; image 1 + i: calibrated frame i (TPC only)
+    propagation: IterativePropagation | None
+    windows: list[range]
+    weights: list[torch.Tensor]  # blend weight per window frame, (n,) float32 on the device
+    step_extras: dict[str, Any]
+
+    @property
+    def guided(self) -> bool:
+        return self.inputs.guidance > 1.0
+
+
+class AnimationPipeline:
+    """Turns :class:`AnimationInputs` into frames with :class:`Components`; create once, reuse."""
+
+    def __init__(
+        self,
+        components: Components,
+        context_frames: int = 16,
+        context_overlap: int = 4,
+        chunk: int = 8,
+        bank_budget: int | None | str = "auto",
+    ) -> None:
+        """``bank_budget``: bytes of banks kept on the compute device before the rest waits in host
+        memory (None: no limit; "auto": 1 GiB on CUDA, no limit on the CPU)."""
+        self.components = components
+        self.context_frames = min(context_frames, components.max_window)
+        self.context_overlap = min(context_overlap, self.context_frames - 1)
+        self.chunk = chunk
+        self.bank_budget = default_budget(components.device) if bank_budget == "auto" else bank_budget
+        self.writer = BankWriter(components.reference_unet)
+        self.reader = BankReader(components.unet)
+
+    @property
+    def device(self) -> torch.device:
+        return self.components.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.components.dtype
+
+    # -- the whole job ----------------------------------------------------------------------------
+    def __call__(
+        self,
+        inputs: AnimationInputs,
+        start: int,
+        emit: Callable[[int, np.ndarray], None],
+        cancelled: Cancelled = lambda: False,
+        progress: Progress = lambda fraction, message: None,
+    ) -> bool:
+        """Denoise the whole sequence and emit frames ``start ..``; False if cancelled."""
+        state = self.prepare(inputs, cancelled, progress)
+        if state is None:
+            return False
+        for step in range(len(state.timesteps)):
+            if not self.step(state, step, cancelled):
+                return False
+            steps = len(state.timesteps)
+            progress(_BANKS_SHARE + _DENOISE_SHARE * (step + 1) / steps, f"denoising step {step + 1}/{steps}")
+        total = len(inputs)
+        for index, frame in self.decode(state.latents, start):
+            if cancelled():
+                return False
+            emit(index, frame)
+            decoded = (index + 1 - start) / max(1, total - start)
+            progress(_BANKS_SHARE + _DENOISE_SHARE + (1 - _BANKS_SHARE - _DENOISE_SHARE) * decoded, f"frame {index + 1}/{total}")
+        return True
+
+    # -- 1, 2: context and banks ------------------------------------------------------------------
+    @torch.inference_mode()
+    def prepare(
+        self, inputs: AnimationInputs, cancelled: Cancelled = lambda: False, progress: Progress = lambda f, m: None
+    ) -> DenoisingState | None:
+        """Context, banks at t = 0, initial noise and schedule; None if cancelled meanwhile."""
+        frames = len(inputs)
+        height, width = inputs.reference.shape[:2]
+        context = self._embed(inputs.reference_photo)
+        # Bank images: the reference, then (TPC) every calibrated frame.
+        images: Sequence[np.ndarray] = (
+            [inputs.reference] if inputs.calibrated is None else _Prepended(inputs.reference, inputs.calibrated)
+        )
+        banks = BankStore(len(images), self.device, self.bank_budget)
+        timestep = torch.zeros((), dtype=torch.long, device=self.device)
+        for begin in range(0, len(images), self.chunk):
+            if cancelled():
+                return None
+            batch = np.stack([images[i] for i in range(begin, min(begin + self.chunk, len(images)))])
+            latents = self._encode(batch)
+            contexts = context.expand(len(batch), -1, -1)
+            reference_pass = lambda: self.components.reference_unet(latents, timestep, encoder_hidden_states=contexts)  # noqa: E731
+            banks.write(begin, self.writer.collect(reference_pass))
+            progress(_BANKS_SHARE * (begin + len(batch)) / len(images), "reference and calibrated features")
+
+        scheduler = self.components.new_scheduler()
+        scheduler.set_timesteps(inputs.steps, device=self.device)
+        noise = torch.randn((1, 4, frames, height // 8, width // 8), generator=torch.Generator("cpu").manual_seed(inputs.seed))
+        latents = noise.to(self.device) * scheduler.init_noise_sigma
+        windows = context_windows(frames, self.context_frames, self.context_overlap)
+        weights = [
+            torch.as_tensor(blend_weights(w, frames, self.context_overlap), dtype=torch.float32, device=self.device) for w in windows
+        ]
+        step_extras: dict[str, Any] = {}
+        if "generator" in inspect.signature(scheduler.step).parameters:
+            step_extras["generator"] = torch.Generator("cpu").manual_seed(inputs.seed + 1)
+        return DenoisingState(
+            inputs=inputs,
+            latents=latents,
+            scheduler=scheduler,
+            timesteps=scheduler.timesteps,
+            context=context,
+            banks=banks,
+            propagation=IterativePropagation(frames, inputs.groups, inputs.seed) if inputs.calibrated is not None else None,
+            windows=windows,
+            weights=weights,
+            step_extras=step_extras,
+        )
+
+    # -- 3: one denoising step ------------------------------------------------------------------
+    @torch.inference_mode()
+    def step(self, state: DenoisingState, step: int, cancelled: Cancelled = lambda: False) -> bool:
+        """Denoising step ``step`` over every window; False if cancelled before it finished."""
+        t = state.timesteps[step]
+        selection = state.propagation.selection(step) if state.propagation is not None else None
+        prediction = torch.zeros_like(state.latents)
+        coverage = torch.zeros(state.latents.shape[2], dtype=torch.float32, device=self.device)
+        for window, weight in zip(state.windows, state.weights):
+            if cancelled():
+                return False
+            noise = self._predict(state, window, t, None if selection is None else selection[window.start : window.stop])
+            prediction[:, :, window.start : window.stop] += noise * weight[None, None, :, None, None]
+            coverage[window.start : window.stop] += weight
+        prediction /= coverage[None, None, :, None, None]
+        state.latents = state.scheduler.step(prediction, t, state.latents, **state.step_extras).prev_sample
+        return True
+
+    def _predict(self, state: DenoisingState, window: range, t: torch.Tensor, selection: np.ndarray | None) -> torch.Tensor:
+        """Noise prediction (1, 4, n, h, w) float32 of one window, guidance applied."""
+        frames = len(window)
+        copies = 2 if state.guided else 1
+        latents = state.latents[:, :, window.start : window.stop]
+        model_input = state.scheduler.scale_model_input(torch.cat([latents] * copies), t).to(self.dtype)
+        per_frame = state.context.expand(frames, -1, -1)
+        context = torch.cat([torch.zeros_like(per_frame), per_frame]) if state.guided else per_frame
+        poses = self._pose_tensor(state.inputs.poses[window.start : window.stop]).repeat(copies, 1, 1, 1)
+        flat = model_input.transpose(1, 2).flatten(0, 1)  # (copies * n, 4, h, w), frames of each copy together
+        down, mid = self.components.controlnet(flat, t, encoder_hidden_states=context, controlnet_cond=poses, return_dict=False)
+        if selection is None:
+            banks, _ = state.banks.gather([0])
+            calibrated = None
+        else:  # the reference and the calibrated frames this window draws, each once
+            distinct, drawn = np.unique(selection, return_inverse=True)
+            banks, positions = state.banks.gather([0, *(1 + distinct)])
+            calibrated = [positions[1 + j] - 1 for j in drawn]  # reference_reads counts calibrated banks from 1
+        with self.reader.reading(banks, reference_reads(frames, calibrated, unconditional=state.guided)):
+            noise = self.components.unet(
+                model_input,
+                t,
+                encoder_hidden_states=context,
+                down_block_additional_residuals=down,
+                mid_block_additional_residual=mid,
+            ).sample.float()
+        if state.guided:
+            unconditional, conditional = noise.chunk(2)
+            return unconditional + state.inputs.guidance * (conditional - unconditional)
+        return noise
+
+    # -- 4: frames ---------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, RGB uint8) of frames ``start ..``, decoded in chunks aligned to absolute indices."""
+        vae = self.components.vae
+        frames = latents.shape[2]
+        for begin in range(start - start % self.chunk, frames, self.chunk):
+            stop = min(begin + self.chunk, frames)
+            flat = latents[0, :, begin:stop].transpose(0, 1).to(self.dtype) / vae.config.scaling_factor
+            images = vae.decode(flat).sample.float()
+            pixels = ((images / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            for offset, frame in enumerate(pixels):
+                if begin + offset >= start:
+                    yield begin + offset, frame
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _embed(self, photo: np.ndarray) -> torch.Tensor:
+        pixels = self.components.feature_extractor(images=photo, return_tensors="pt").pixel_values
+        embedding = self.components.image_encoder(pixels.to(self.device, self.dtype)).image_embeds
+        return embedding[:, None, :]
+
+    def _encode(self, images: np.ndarray) -> torch.Tensor:
+        vae = self.components.vae
+        pixels = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).to(self.dtype) / 127.5 - 1.0
+        return vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+
+    def _pose_tensor(self, poses: Sequence[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(poses)).to(self.device).permute(0, 3, 1, 2).to(self.dtype) / 255.0
+
+
+class _Prepended(Sequence):
+    """[first, *rest] without copying rest (calibrated images are produced on demand)."""
+
+    def __init__(self, first: np.ndarray, rest: Sequence[np.ndarray]) -> None:
+        self.first, self.rest = first, rest
+
+    def __len__(self) -> int:
+        return 1 + len(self.rest)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return self.first if index == 0 else self.rest[index - 1]
+

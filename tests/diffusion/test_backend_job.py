@@ -1,0 +1,88 @@
+"""Acceptance: `tpc-backend models tiny`, `tpc-backend serve --models`, `tpc submit --engine diffusion`.
+
+Real console scripts, a real backend process on loopback, the tiny models written by the real command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.backend_jobs import BACKEND, TPC, Backend, example_files, job
+from tpc.image_io import read_image
+
+FRAMES, SIZE = 4, 128
+
+
+def run(command: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([command, *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    result = run(BACKEND, "models", "tiny", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert f"serve them with `tpc-backend serve --models {folder}`" in result.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory, models):
+    server = Backend(tmp_path_factory.mktemp("backend") / "data", "--models", str(models)).start()
+    yield server
+    if server.alive:
+        assert server.stop() == 0, server.log()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    arguments = job(example_files(), frames=FRAMES, size=SIZE)
+    (folder / "reference.jpg").write_bytes(arguments["reference_image"])
+    (folder / "poses.json").write_text(json.dumps(arguments["poses"]))
+    (folder / "keypoints.json").write_text(json.dumps(arguments["reference_keypoints"]))
+    (folder / "mask.png").write_bytes(arguments["reference_mask"])
+    return folder
+
+
+def submit(backend, files: Path, out: Path, job_id: str, *settings: str) -> list[np.ndarray]:
+    result = run(
+        TPC, "submit", "--backend", backend.address, "--out", str(out), "--job-id", job_id, "--engine", "diffusion",
+        "--steps", "2", "--guidance", "2.5", "--reference", str(files / "reference.jpg"), "--poses", str(files / "poses.json"),
+        "--reference-keypoints", str(files / "keypoints.json"), "--reference-mask", str(files / "mask.png"), *settings,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + backend.log()
+    return [read_image(path) for path in sorted(out.glob("0*.png"))]
+
+
+def test_a_diffusion_job_through_the_backend_is_reproducible_and_tpc_and_groups_matter(backend, files, tmp_path):
+    first = submit(backend, files, tmp_path / "a", "seed-5-a", "--seed", "5")
+    assert len(first) == FRAMES and all(frame.shape == (SIZE, SIZE, 3) for frame in first)
+    again = submit(backend, files, tmp_path / "b", "seed-5-b", "--seed", "5")
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    for job_id, extra in (("no-tpc", ("--no-tpc",)), ("groups-2", ("--groups", "2"))):
+        other = submit(backend, files, tmp_path / job_id, job_id, "--seed", "5", *extra)
+        assert len(other) == FRAMES
+        assert all(not np.array_equal(x, y) for x, y in zip(first, other)), extra
+
+
+def test_pull_without_internet_is_one_sentence(tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens on port 9
+    result = run(BACKEND, "models", "pull", str(tmp_path / "models"), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tpc-backend: error: cannot reach http://127.0.0.1:9 to download")
+    assert "copy diffusers-format folders into" in lines[0]
+    assert not (tmp_path / "models" / "models.json").exists()
+
+
+def test_a_models_folder_that_is_a_file_is_one_sentence(tmp_path):
+    (tmp_path / "plain").write_text("not a folder")
+    clash = run(BACKEND, "models", "tiny", str(tmp_path / "plain"))
+    assert clash.returncode == 2 and clash.stderr.strip() == f"tpc-backend: error: {tmp_path / 'plain'} exists and is not a folder; give a folder for the models"
