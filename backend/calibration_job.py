@@ -20,6 +20,7 @@ import numpy as np
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.image_io import ImageReadError, encode_png, read_image, read_mask, write_atomic
 from tpc.masks import split_between_people
+from tpc.pose_io import parse_pose_documents, read_pose_files
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc.report import CalibrationReport
 
@@ -51,6 +52,26 @@ def load_poses(path: str | Path, what: str = "poses") -> PoseSequence:
         raise UserError(str(error)) from None
     except OSError as error:
         raise UserError(f"{what} file {path} cannot be read ({error.strerror})") from None
+
+
+def load_target_poses(
+    path: str | Path, canvas: tuple[int, int] | None = None, fps: float | None = None
+) -> tuple[PoseSequence, list[tuple[str, bytes]]]:
+    """The target poses of a PoseSequence file, an OpenPose JSON file or folder, or a COCO keypoint
+    file (see :mod:`tpc.pose_io`), and those files as they are: (file name, bytes) in frame order.
+
+    ``canvas`` = (width, height) and ``fps`` are for files that do not state them. Every problem is a
+    :class:`UserError` naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"poses file {path} does not exist", "not_found")
+    try:
+        files = read_pose_files(path)
+        poses = parse_pose_documents([(str(file), data) for file, data in files], canvas=canvas, fps=fps)
+    except PoseFormatError as error:
+        raise UserError(str(error)) from None
+    return poses, [(file.name, data) for file, data in files]
 
 
 def load_reference(

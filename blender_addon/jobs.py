@@ -27,7 +27,7 @@ import bpy
 import numpy as np
 
 from . import vse_strip
-from .job_files import POSES_FILE, REPORT_JSON, REPORT_PNG, frame_name, write_atomic
+from .job_files import POSE_FILES_FOLDER, POSES_FILE, REPORT_JSON, REPORT_PNG, frame_name, write_atomic
 from .png import encode_mask_png
 from .silhouette import rasterize_triangles
 from .vendor.tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
@@ -51,11 +51,18 @@ class Connection:
 
 @dataclass
 class Submission:
-    """What a new job sends; the silhouettes' triangles become target masks on the worker thread."""
+    """What a new job sends; the silhouettes' triangles become target masks on the worker thread.
+
+    The poses are either ``poses``, a PoseSequence document, or ``pose_documents``, pose files as they
+    are, with the ``canvas`` and ``fps`` for files that do not state them.
+    """
 
     reference_image: bytes
-    poses: dict
     settings: dict
+    poses: dict | None = None
+    pose_documents: list[tuple[str, bytes]] | None = None
+    canvas: tuple[int, int] | None = None
+    fps: float | None = None
     silhouettes: list[np.ndarray] | None = None  # per frame, triangles in pixels (see pose_export)
 
 
@@ -146,14 +153,22 @@ class Job:
         try:
             client.hello()
             if self.submission is not None:
-                stream = client.submit(
-                    job_id=self.job_id,
-                    reference_image=self.submission.reference_image,
-                    poses=self.submission.poses,
-                    settings=self.submission.settings,
-                    target_masks=self._target_masks(),
-                    start_frame=self.start_frame,
-                )
+                submission = self.submission
+                try:
+                    stream = client.submit(
+                        job_id=self.job_id,
+                        reference_image=submission.reference_image,
+                        poses=submission.poses,
+                        settings=submission.settings,
+                        target_masks=self._target_masks(),
+                        start_frame=self.start_frame,
+                        pose_documents=submission.pose_documents,
+                        canvas=submission.canvas,
+                        fps=submission.fps,
+                    )
+                except ValueError as error:  # something the protocol cannot carry, e.g. too many pose files
+                    self._finish("FAILED", f"{_sentence(error)} Nothing was sent.")
+                    return
             else:
                 stream = client.attach(self.job_id, start_frame=self.start_frame)
             for event in stream:
@@ -209,13 +224,23 @@ class Job:
             # The folder appears once the backend holds the job, so failed attempts leave nothing behind.
             self.folder_path.mkdir(parents=True, exist_ok=True)
             if self.submission is not None:
-                write_atomic(self.folder_path / POSES_FILE, json.dumps(self.submission.poses).encode())
+                self._keep_what_was_sent()
             self.events.put(_Accepted(event.total_frames))
         elif isinstance(event, Progress):
             self.events.put(_Progress(event.fraction, event.message))
         elif isinstance(event, Report):
             write_atomic(self.folder_path / REPORT_JSON, event.report_json_bytes)
             write_atomic(self.folder_path / REPORT_PNG, event.report_png)
+
+    def _keep_what_was_sent(self) -> None:
+        """poses.json, or the pose files (their names are plain file names: the backend checked them)."""
+        if self.submission.poses is not None:
+            write_atomic(self.folder_path / POSES_FILE, json.dumps(self.submission.poses).encode())
+            return
+        folder = self.folder_path / POSE_FILES_FOLDER
+        folder.mkdir(exist_ok=True)
+        for name, data in self.submission.pose_documents:
+            write_atomic(folder / name, data)
 
     def _ended_state(self) -> str:
         """The state of a stream that ended without an error: done, or stopped by us."""

@@ -134,17 +134,22 @@ class TPC_OT_animate(bpy.types.Operator):
         except (AddressError, InputError, pose_sources.PoseSourceError, PoseExportError) as error:
             return _fail(self, settings, str(error))
 
-        submission = jobs.Submission(
-            reference_image=reference,
-            poses=poses.document,
-            settings=_job_settings(settings),
-            silhouettes=poses.silhouettes,
-        )
+        if isinstance(poses, pose_sources.PoseFiles):
+            submission = jobs.Submission(
+                reference_image=reference, settings=_job_settings(settings),
+                pose_documents=poses.documents, canvas=poses.canvas, fps=poses.fps,
+            )  # fmt: skip
+            total = 0  # the backend counts the frames; Accepted says how many
+        else:
+            submission = jobs.Submission(
+                reference_image=reference, settings=_job_settings(settings), poses=poses.document, silhouettes=poses.silhouettes
+            )
+            total = len(poses.document["frames"])
         job = jobs.Job(
             scene_key=scene.as_pointer(), job_id=job_id, folder=folder, folder_path=Path(bpy.path.abspath(folder)),
             connection=connection, submission=submission, replaces_job=settings.job_id,
         )  # fmt: skip
-        settings.job_total = len(poses.document["frames"])
+        settings.job_total = total
         return _launch(self, scene, job)
 
 

@@ -4,20 +4,26 @@ An armature goes through :mod:`.pose_export` (camera projection, bone mapping, s
 file is imported once with Blender's own BVH importer into an armature -- which the user can then
 see, retime and frame with the camera -- and takes the same path. BVH files are Y-up by convention,
 but Blender's own BVH exporter writes Blender's Z-up coordinates unchanged; the skeleton's rest pose
-tells which (a standing person is tall, not deep), so both import upright. A PoseSequence JSON is
-sent as it is: the backend validates it and names any problem.
+tells which (a standing person is tall, not deep), so both import upright.
+
+Pose files are sent as they are, and the backend validates them and names any problem: a PoseSequence
+JSON as the job's poses, OpenPose JSON (one file, or a folder with a file per frame) and COCO keypoint
+files as :class:`PoseFiles`, which the backend converts (Blender carries no converter). OpenPose
+files do not record the picture size, so they travel with the scene's render size and frame rate.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Callable
 
 import addon_utils
 import bpy
 
 from . import bone_mapping, pose_export, properties
+from .camera_view import render_size
 
 BVH_SOURCE_PROPERTY = "tpc_bvh_source"  # on an armature imported from a BVH: the file it came from
 
@@ -26,9 +32,18 @@ class PoseSourceError(Exception):
     """A pose source that cannot be used; the message says what to change."""
 
 
+@dataclass
+class PoseFiles:
+    """OpenPose or COCO pose files as they are, for the backend to convert."""
+
+    documents: list[tuple[str, bytes]]  # (file name, bytes)
+    canvas: tuple[int, int]  # the scene's render size, for files that do not state theirs
+    fps: float  # the scene's frame rate, for files that do not state one
+
+
 def collect_poses(
     context: bpy.types.Context, progress: Callable[[int, int], None] | None = None
-) -> pose_export.ExportedPoses:
+) -> pose_export.ExportedPoses | PoseFiles:
     """The poses (and silhouettes, when the rig deforms a mesh) of the scene's pose source."""
     scene = context.scene
     settings = scene.tpc
@@ -43,13 +58,16 @@ def collect_poses(
     else:
         path = bpy.path.abspath(settings.pose_file)
         if not settings.pose_file:
-            raise PoseSourceError("Choose a pose file (PoseSequence JSON or BVH) in the TPC Animate panel.")
+            raise PoseSourceError(
+                "Choose a pose file (PoseSequence, OpenPose or COCO JSON, or BVH) or a folder of OpenPose files "
+                "in the TPC Animate panel."
+            )
         if not os.path.exists(path):
             raise PoseSourceError(f"The pose file {path} does not exist: choose it again in the TPC Animate panel.")
         if path.lower().endswith(".bvh"):
             armature = import_bvh(context, path)
         else:
-            return pose_export.ExportedPoses(document=read_pose_sequence(path))
+            return read_pose_file(scene, path)
     mapping = mapping_for(settings, armature)
     return pose_export.export_armature(
         scene, armature, mapping, with_silhouettes=settings.use_mesh_masks, progress=progress
@@ -73,24 +91,39 @@ def current_armature(scene: bpy.types.Scene) -> bpy.types.Object | None:
     return armatures[0] if len(armatures) == 1 else None
 
 
-def read_pose_sequence(path: str) -> dict:
-    """A PoseSequence JSON document, checked only for being one (the backend checks the rest)."""
+def read_pose_file(scene: bpy.types.Scene, path: str) -> pose_export.ExportedPoses | PoseFiles:
+    """A PoseSequence file as the job's poses; a folder of OpenPose files, or an OpenPose or COCO
+    file, as :class:`PoseFiles` (checked only for being JSON: the backend checks the rest)."""
     if os.path.isdir(path):
-        raise PoseSourceError(
-            f"{path} is a folder: folders of OpenPose JSON files cannot be sent yet; convert them into one "
-            "PoseSequence file with `tpc pose FOLDER --out poses.json --width W --height H` and choose that."
-        )
+        names = sorted(name for name in os.listdir(path) if name.lower().endswith(".json") and os.path.isfile(os.path.join(path, name)))
+        if not names:
+            raise PoseSourceError(
+                f"The folder {path} holds no .json pose files: choose a folder of OpenPose JSON files (one per "
+                "frame) or a single pose file."
+            )
+        return _pose_files(scene, [(name, _read_bytes(os.path.join(path, name))) for name in names])
+    data = _read_bytes(path)
     try:
-        with open(path, encoding="utf-8-sig") as handle:
-            document = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise PoseSourceError(f"The pose file {path} cannot be read as JSON ({error}).") from None
-    if not isinstance(document, dict) or not isinstance(document.get("frames"), list) or not document["frames"]:
-        raise PoseSourceError(
-            f"The pose file {path} is not a PoseSequence (a JSON object with frames): convert OpenPose or COCO "
-            "files with `tpc pose FILE --out poses.json --width W --height H`, or choose a BVH motion capture."
-        )
-    return document
+    if isinstance(document, dict) and "frames" in document:
+        if not isinstance(document["frames"], list) or not document["frames"]:
+            raise PoseSourceError(f"The pose file {path} is a PoseSequence without frames: choose one with poses in it.")
+        return pose_export.ExportedPoses(document=document)
+    return _pose_files(scene, [(os.path.basename(path), data)])
+
+
+def _pose_files(scene: bpy.types.Scene, documents: list[tuple[str, bytes]]) -> PoseFiles:
+    return PoseFiles(documents, render_size(scene), scene.render.fps / scene.render.fps_base)
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise PoseSourceError(f"The pose file {path} cannot be read ({error.strerror}).") from None
 
 
 def import_bvh(context: bpy.types.Context, path: str) -> bpy.types.Object:

@@ -71,7 +71,7 @@ class TPCSettings(bpy.types.PropertyGroup):
         name="Pose Source",
         items=(
             ("ARMATURE", "Armature", "An animated armature seen through the scene camera"),
-            ("FILE", "File", "A PoseSequence JSON, a folder of OpenPose JSON files, or a BVH motion capture"),
+            ("FILE", "File", "A PoseSequence, OpenPose or COCO keypoint JSON, a folder of OpenPose JSON files, or a BVH motion capture"),
         ),
         default="ARMATURE",
     )
@@ -81,7 +81,7 @@ class TPCSettings(bpy.types.PropertyGroup):
     )  # fmt: skip
     pose_file: StringProperty(
         name="Pose File", subtype="FILE_PATH", options=_RELATIVE_PATH,
-        description="PoseSequence JSON, OpenPose JSON file or folder, or BVH (imported into an armature)",
+        description="PoseSequence, OpenPose or COCO keypoint JSON, a folder of OpenPose JSON files, or BVH (imported into an armature)",
     )  # fmt: skip
     keypoint_overrides: CollectionProperty(type=TPCKeypointOverride)
     use_mesh_masks: BoolProperty(

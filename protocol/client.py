@@ -3,9 +3,12 @@
 Made for callers that must never hang: the Blender add-on consumes a job's events from a worker
 thread while Blender's UI thread may call :meth:`JobClient.close` or :meth:`JobClient.cancel` at any
 time. So every request gets its own DEALER socket, created and closed by the thread that runs the
-request (ZeroMQ sockets are not thread-safe; the context is); waits are sliced into short polls
-that notice ``close()`` within about 50 ms; and silence longer than ``timeout`` (the backend sends
-heartbeats on quiet streams) raises :class:`BackendUnreachable` instead of waiting forever.
+request (ZeroMQ sockets are not thread-safe; the context is); a receive waits at most 50 ms
+(``ZMQ_RCVTIMEO``), so ``close()`` is noticed that soon; and silence longer than ``timeout`` (the
+backend sends heartbeats on quiet streams) raises :class:`BackendUnreachable` instead of waiting forever.
+
+Frames are handed out without copying: each :class:`Frame`'s ``png`` is a memoryview of the buffer
+ZeroMQ received it into, since copying every frame into fresh ``bytes`` was most of a stream's cost.
 
 A stream survives a backend restart: its heartbeats carry the job id and the next frame index the
 client expects, and a backend that does not know the stream (it restarted, or forgot a client that
@@ -30,8 +33,8 @@ import zmq
 
 from . import codec
 from .errors import VERSION_MISMATCH, BackendUnreachable, JobFailed, MessageError, ProtocolError, VersionMismatch
-from .limits import HEARTBEAT_INTERVAL, WINDOW_FRAMES
-from .transport import apply_limits, receive
+from .limits import ACK_EVERY, HEARTBEAT_INTERVAL
+from .transport import apply_limits, receive, send
 from .messages import (
     Accepted,
     Attach,
@@ -103,14 +106,23 @@ class JobClient:
         self,
         job_id: str,
         reference_image: bytes,
-        poses: dict,
+        poses: dict | None = None,
         settings: dict | None = None,
         reference_keypoints: dict | None = None,
         reference_mask: bytes | None = None,
         target_masks: list[bytes] | None = None,
         start_frame: int = 0,
+        *,
+        pose_documents: list[tuple[str, bytes]] | None = None,
+        canvas: tuple[int, int] | None = None,
+        fps: float | None = None,
     ) -> Iterator[Event]:
         """Send a job (or attach to it, if the id exists with the same inputs) and follow it.
+
+        The poses are either ``poses``, a PoseSequence document, or ``pose_documents``, pose files as
+        they are: ``[(file name, bytes), ...]`` of OpenPose frames (in any order; the backend orders
+        them by name), one COCO keypoint file or one PoseSequence file. ``canvas`` = (width, height)
+        and ``fps`` are for files that do not state them (OpenPose files never record the picture size).
 
         Arguments are checked now (ValueError with a sentence); the returned generator connects on
         its first ``next()`` and yields Accepted, Progress, Frame (from ``start_frame``), Report,
@@ -119,12 +131,15 @@ class JobClient:
         request = Submit(
             job_id=job_id,
             reference_image=reference_image,
-            poses=_json_document(poses, "poses"),
+            poses=None if poses is None else _json_document(poses, "poses"),
             settings=dict(settings or {}),
             reference_keypoints=None if reference_keypoints is None else _json_document(reference_keypoints, "reference_keypoints"),
             reference_mask=reference_mask,
             target_masks=None if target_masks is None else tuple(target_masks),
             start_frame=start_frame,
+            pose_documents=None if pose_documents is None else _pairs(pose_documents),
+            pose_canvas=None if canvas is None else tuple(canvas),
+            pose_fps=fps,
         )
         codec.check(request)
         return self._stream(request, job_id, start_frame)
@@ -163,7 +178,7 @@ class JobClient:
         with self._channel() as channel:
             req = channel.send(request)
             while True:
-                envelope = channel.receive(req, None)
+                envelope = channel.receive(req)
                 if envelope is None:
                     raise ProtocolError("the client was closed before the backend answered")
                 message = envelope.message
@@ -179,32 +194,34 @@ class JobClient:
             expected = acknowledged = start_frame
             accepted = False
             while True:
-                envelope = channel.receive(req, Heartbeat(job_id=job_id, ack=expected))
+                envelope = channel.receive(req, job_id, expected)
                 if envelope is None:
                     return
                 event = envelope.message
                 if event.job_id != job_id and not (event.job_id is None and isinstance(event, JobError)):
                     raise ProtocolError(f"the backend sent a message about job {event.job_id!r} on the stream of job {job_id!r}")
-                if isinstance(event, JobError):
-                    raise _failure(event)
-                if isinstance(event, Frames):
+                if type(event) is Frames:
                     if event.first > expected:
                         raise ProtocolError(f"the backend sent frame {event.first} while frame {expected} was due")
-                    fresh = event.pngs[expected - event.first :]  # frames sent again after a resume are dropped
-                    first, expected = expected, expected + len(fresh)
-                    if expected - acknowledged >= WINDOW_FRAMES // 2:
-                        channel.send(Heartbeat(job_id=job_id, ack=expected), req)
+                    first, end = expected, event.first + len(event.pngs)
+                    if end <= first:
+                        continue  # frames sent again after a resume are dropped
+                    expected = end
+                    if expected - acknowledged >= ACK_EVERY:
+                        channel.send(Heartbeat(job_id, expected), req)
                         acknowledged = expected
-                    for offset, png in enumerate(fresh):  # copied out of ZeroMQ's buffer one at a time
-                        yield Frame(job_id, first + offset, bytes(png))
+                    for index in range(first, end):
+                        yield Frame(job_id, index, event.pngs[index - event.first])
                     continue
-                if isinstance(event, Report):
-                    event = Report(job_id, bytes(event.report_json_bytes), bytes(event.report_png))
+                if isinstance(event, JobError):
+                    raise _failure(event)
                 if isinstance(event, Accepted):
                     if accepted:
                         continue  # the backend restarted and confirmed the job again
                     accepted = True
-                elif not isinstance(event, (Progress, Report, Done)):
+                elif isinstance(event, Report):
+                    event = Report(job_id, bytes(event.report_json_bytes), bytes(event.report_png))
+                elif not isinstance(event, (Progress, Done)):
                     raise ProtocolError(f"the backend sent a {event.TYPE} message on a job's stream")
                 yield event
                 if isinstance(event, Done):
@@ -220,6 +237,7 @@ class JobClient:
         try:
             apply_limits(socket)
             socket.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))
+            socket.setsockopt(zmq.RCVTIMEO, int(_POLL_SLICE * 1000))  # one call a message: no poll, no exception
             if self._keys is not None:
                 socket.curve_serverkey, socket.curve_publickey, socket.curve_secretkey = (k.encode() for k in self._keys)
             try:
@@ -246,39 +264,43 @@ class _Channel:
     def send(self, message: Any, req: int | None = None) -> int:
         req = next(self.client._request_ids) if req is None else req
         try:
-            self.socket.send_multipart(codec.encode(message, req), copy=False, track=False)
+            send(self.socket, codec.encode(message, req))
         except zmq.Again:
             raise self._unreachable() from None
         self.last_sent = time.monotonic()
         return req
 
-    def receive(self, req: int, heartbeat: Heartbeat | None) -> codec.Envelope | None:
-        """The next message for ``req`` (heartbeats are absorbed), or None once the client is closed."""
-        deadline = time.monotonic() + self.client.timeout
-        while not self.client._closed.is_set():
+    def receive(self, req: int, job_id: str | None = None, ack: int | None = None) -> codec.Envelope | None:
+        """The next message for ``req``, or None once the client is closed.
+
+        Heartbeats are absorbed; on a stream (``job_id``) ours go out while the backend is quiet,
+        acknowledging frames up to ``ack``.
+        """
+        client = self.client
+        deadline = time.monotonic() + client.timeout
+        while not client._closed.is_set():
             now = time.monotonic()
-            if heartbeat is not None and now - self.last_sent >= HEARTBEAT_INTERVAL:
-                self.send(heartbeat, req)
+            if job_id is not None and now - self.last_sent >= HEARTBEAT_INTERVAL:
+                self.send(Heartbeat(job_id, ack), req)
             if now >= deadline:
                 raise self._unreachable()
             try:
-                frames, cut = receive(self.socket, flags=zmq.NOBLOCK, copy=False)
+                frames, cut = receive(self.socket, copy=False)  # waits at most _POLL_SLICE (RCVTIMEO)
             except zmq.Again:
-                self.socket.poll(max(1, int(1000 * min(_POLL_SLICE, deadline - now))))
                 continue
             if cut:
-                raise ProtocolError(f"the backend at {self.client.address} sent a message larger than the protocol allows")
+                raise ProtocolError(f"the backend at {client.address} sent a message larger than the protocol allows")
             try:
                 envelope = codec.decode(frames, side="client")
             except MessageError as error:
                 if error.code == VERSION_MISMATCH:
                     raise VersionMismatch(str(error)) from None
-                raise ProtocolError(f"the backend at {self.client.address} sent a message this client cannot read: {error}") from None
+                raise ProtocolError(f"the backend at {client.address} sent a message this client cannot read: {error}") from None
             if envelope.req not in (req, None):
                 continue  # a late answer to an earlier request on this socket
-            deadline = time.monotonic() + self.client.timeout
-            if not isinstance(envelope.message, Heartbeat):
+            if type(envelope.message) is not Heartbeat:
                 return envelope
+            deadline = time.monotonic() + client.timeout
         return None
 
     def _unreachable(self) -> BackendUnreachable:
@@ -293,6 +315,13 @@ def _failure(error: JobError) -> ProtocolError:
     if error.code == VERSION_MISMATCH:
         return VersionMismatch(error.message)
     return JobFailed(error.code, error.message, error.job_id)
+
+
+def _pairs(documents: Any) -> Any:
+    """Pose documents as a tuple of (name, bytes) pairs; anything else is left for the codec to refuse."""
+    if isinstance(documents, (list, tuple)) and all(isinstance(item, (list, tuple)) and len(item) == 2 for item in documents):
+        return tuple((name, data) for name, data in documents)
+    return documents
 
 
 def _json_document(document: Any, what: str) -> bytes:

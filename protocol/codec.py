@@ -5,25 +5,35 @@ Layout: part 0 is a msgpack map ``{"v": version, "type": name, "req": request id
 (images and JSON documents travel untouched, so large ones are sent without copies). Decoding checks,
 in this order and before looking inside any payload: the header's size, its msgpack structure
 (bounded lengths, no extension types), the version, the type, every field against
-:mod:`tpc_protocol.messages`, and the declared buffer sizes against the limits and against the
-parts actually received. Anything off raises :class:`MessageError` with a sentence and, when they
-could be read, the request id and job id, so the reply can name what it answers.
+:mod:`tpc_protocol.messages`, the declared buffer sizes against the limits and against the parts
+actually received, and how the fields go together. Anything off raises :class:`MessageError` with a
+sentence and, when they could be read, the request id and job id, so the reply can name what it answers.
+
+A stream decodes one message per frame or two, so each message type's layout is worked out once, at
+import, and the checks run straight through it: decoding a frame's header costs a few microseconds.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import msgpack
 
 from .errors import BAD_JOB_ID, BAD_MESSAGE, TOO_LARGE, VERSION_MISMATCH, MessageError
 from .limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_PART_BYTES, MAX_REQUEST_ID, MAX_TEXT_CHARS
-from .messages import BUFFER, BUFFER_LIST, HEADER, MESSAGE_TYPES, OPTIONAL_BUFFER, JobError, check_job_id
+from .messages import BUFFER, BUFFER_LIST, HEADER, MESSAGE_TYPES, NAMED_BUFFER_LIST, OPTIONAL_BUFFER, JobError, Wire, check_job_id
 from .version import PROTOCOL_VERSION
 
 _ENVELOPE_KEYS = ("v", "type", "req", "buffers")
 _BYTES = (bytes, bytearray, memoryview)
+_COUNTS = {BUFFER: (1, 1), OPTIONAL_BUFFER: (0, 1), BUFFER_LIST: (0, MAX_FRAMES), NAMED_BUFFER_LIST: (0, MAX_FRAMES)}
+_ABSENT = object()
+_TOO_LARGE_HINTS = {
+    "submit": " (the names of pose files travel in it: send fewer files, or convert them into one PoseSequence with `tpc pose`)"
+}
+_packers = threading.local()  # msgpack.packb builds a Packer per call; each thread keeps one instead
 
 
 @dataclass(frozen=True)
@@ -35,56 +45,107 @@ class Envelope:
     message: Any
 
 
+class _Layout(NamedTuple):
+    """One message type's wire layout, worked out once."""
+
+    header: tuple[Wire, ...]  # fields that travel in the header
+    buffers: tuple[Wire, ...]  # fields that travel as buffers (a named list's names travel in the header too)
+    header_keys: frozenset[str]  # every key a header of this type may hold
+    buffer_keys: frozenset[str]
+    together: Callable[[dict], None] | None  # the type's rule of how its fields go together
+
+
+def _layout_of(cls: type) -> _Layout:
+    header = tuple(w for w in cls.WIRE if w.kind == HEADER)
+    buffers = tuple(w for w in cls.WIRE if w.kind != HEADER)
+    named = {w.key for w in buffers if w.kind == NAMED_BUFFER_LIST}
+    keys = frozenset({*_ENVELOPE_KEYS, *(w.key for w in header), *named})
+    return _Layout(header, buffers, keys, frozenset(w.key for w in buffers), getattr(cls, "check_together", None))
+
+
+_LAYOUTS: dict[type, _Layout] = {cls: _layout_of(cls) for cls in MESSAGE_TYPES.values()}
+
+
 # -- encoding -----------------------------------------------------------------------------------------
 def check(message: Any) -> None:
     """Raise ValueError with a sentence when a message we are about to send breaks the rules."""
-    _layout(message)
+    encode(message)
 
 
 def encode(message: Any, req: int | None = None) -> list[Any]:
     """The multipart frames of ``message`` (header first; buffers are passed through, not copied)."""
-    header, buffers = _layout(message)
-    if req is not None and (isinstance(req, bool) or not isinstance(req, int) or not 0 <= req <= MAX_REQUEST_ID):
+    header, buffers = _to_wire(message)
+    if req is not None and (type(req) is not int or not 0 <= req <= MAX_REQUEST_ID):
         raise ValueError(f"request id must be a whole number from 0 to {MAX_REQUEST_ID}, got {req!r}")
     header["req"] = req
-    packed = msgpack.packb(header, use_bin_type=True)
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    packed = packer.pack(header)
     if len(packed) > MAX_HEADER_BYTES:
-        raise ValueError(f"the {message.TYPE} header takes {len(packed)} bytes, more than the {MAX_HEADER_BYTES} allowed")
-    return [packed, *buffers]
+        hint = _TOO_LARGE_HINTS.get(message.TYPE, "")
+        raise ValueError(f"the {message.TYPE} header takes {len(packed)} bytes, more than the {MAX_HEADER_BYTES} allowed{hint}")
+    buffers.insert(0, packed)
+    return buffers
 
 
-def _layout(message: Any) -> tuple[dict, list]:
+def _to_wire(message: Any) -> tuple[dict, list]:
     cls = type(message)
-    if MESSAGE_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
         raise ValueError(f"{cls.__name__} is not a tpc_protocol message")
-    header: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": cls.TYPE}
+    kind = cls.TYPE
+    header: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": kind}
+    for wire in layout.header:
+        try:
+            header[wire.key] = wire.check(getattr(message, wire.attr))
+        except ValueError as error:
+            raise ValueError(f"{kind} {wire.attr} {error}") from None
     sizes: dict[str, list[int]] = {}
     buffers: list[Any] = []
-    for wire in cls.WIRE:
+    total = 0
+    for wire in layout.buffers:
         value = getattr(message, wire.attr)
-        what = f"{cls.TYPE} {wire.attr}"
-        if wire.kind == HEADER:
+        what = f"{kind} {wire.attr}"
+        if value is None and wire.kind != BUFFER:
+            continue
+        if wire.kind == NAMED_BUFFER_LIST:
+            if not isinstance(value, (list, tuple)) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+                raise ValueError(f"{what} must be a list of (file name, bytes) pairs, got {type(value).__name__}")
             try:
-                header[wire.key] = wire.check(value)
+                header[wire.key] = wire.check([name for name, _ in value])
             except ValueError as error:
                 raise ValueError(f"{what} {error}") from None
-            continue
-        if value is None and wire.kind in (OPTIONAL_BUFFER, BUFFER_LIST):
-            continue
-        items = list(value) if wire.kind == BUFFER_LIST else [value]
-        if wire.kind == BUFFER_LIST and not isinstance(value, (list, tuple)):
-            raise ValueError(f"{what} must be a list of bytes, got {type(value).__name__}")
+            items = [data for _, data in value]
+        elif wire.kind == BUFFER_LIST:
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{what} must be a list of bytes, got {type(value).__name__}")
+            items = list(value)
+        else:
+            items = [value]
         if len(items) > MAX_FRAMES:
             raise ValueError(f"{what} has {len(items)} buffers; at most {MAX_FRAMES} are allowed")
+        item_sizes = []
         for item in items:
             if not isinstance(item, _BYTES):
                 raise ValueError(f"{what} must be bytes, got {type(item).__name__}")
-            if len(item) > MAX_PART_BYTES:
-                raise ValueError(f"{what} is {len(item)} bytes; at most {MAX_PART_BYTES} are allowed per buffer")
-        sizes[wire.key] = [len(item) for item in items]
+            size = len(item) if type(item) is bytes else memoryview(item).nbytes
+            if size > MAX_PART_BYTES:
+                raise ValueError(f"{what} is {size} bytes; at most {MAX_PART_BYTES} are allowed per buffer")
+            item_sizes.append(size)
+        together = sum(item_sizes)
+        if wire.most_bytes is not None and together > wire.most_bytes:
+            raise ValueError(f"{what} take {together} bytes together; at most {wire.most_bytes} are allowed")
+        total += together
+        sizes[wire.key] = item_sizes
         buffers += items
-    if sum(len(b) for b in buffers) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"the {cls.TYPE} message is larger than {MAX_MESSAGE_BYTES} bytes")
+    if total > MAX_MESSAGE_BYTES:
+        raise ValueError(f"the {kind} message is larger than {MAX_MESSAGE_BYTES} bytes")
+    if layout.together is not None:
+        try:
+            layout.together({wire.attr: getattr(message, wire.attr) for wire in cls.WIRE})
+        except ValueError as error:
+            raise ValueError(f"the {kind} message {error}") from None
     if sizes:
         header["buffers"] = sizes
     return header, buffers
@@ -100,15 +161,14 @@ def decode(parts: Sequence[Any], *, side: str = "backend") -> Envelope:
         raise MessageError("the message is empty")
     header = _unpack_header(parts[0])
     req = _request_id(header)
-    job_id = _job_id(header)
 
     def fail(sentence: str, code: str = BAD_MESSAGE) -> MessageError:
-        return MessageError(sentence, code, req, job_id)
+        return MessageError(sentence, code, req, _job_id(header))
 
     version = header.get("v")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise fail(f"the header's 'v' must be the protocol version number, got {_short(version)}")
-    if version != PROTOCOL_VERSION:
+    if version != PROTOCOL_VERSION or type(version) is not int:
+        if type(version) is not int:
+            raise fail(f"the header's 'v' must be the protocol version number, got {_short(version)}")
         error = _lenient_error(header)
         if error is not None:  # the other side's sentence is the most useful thing to show
             return Envelope(version, req, error)
@@ -119,25 +179,29 @@ def decode(parts: Sequence[Any], *, side: str = "backend") -> Envelope:
             VERSION_MISMATCH,
         )
     kind = header.get("type")
-    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    cls = MESSAGE_TYPES.get(kind) if type(kind) is str else None
     if cls is None:
         raise fail(f"unknown message type {_short(kind)} (known: {', '.join(MESSAGE_TYPES)})")
-    if "req" in header and header["req"] is not None and req is None:
+    if req is None and header.get("req") is not None:
         raise fail(f"the header's 'req' must be a whole number from 0 to {MAX_REQUEST_ID}, got {_short(header['req'])}")
-    allowed = set(_ENVELOPE_KEYS) | {w.key for w in cls.WIRE if w.kind == HEADER}
-    unknown = [key for key in header if key not in allowed]
-    if unknown:
-        raise fail(f"a {kind} message has no field {_short(unknown[0])}")
+    layout = _LAYOUTS[cls]
+    if not layout.header_keys.issuperset(header):
+        unknown = next(key for key in header if key not in layout.header_keys)
+        raise fail(f"a {kind} message has no field {_short(unknown)}")
 
     fields: dict[str, Any] = {}
-    for wire in cls.WIRE:
-        if wire.kind == HEADER:
-            try:
-                fields[wire.attr] = wire.check(header.get(wire.key))
-            except ValueError as error:
-                code = BAD_JOB_ID if wire.check is check_job_id else BAD_MESSAGE
-                raise fail(f"the {kind} field {wire.key!r} {error}", code) from None
-    fields.update(_buffers(cls, header.get("buffers", {}), parts[1:], fail))
+    for wire in layout.header:
+        try:
+            fields[wire.attr] = wire.check(header.get(wire.key))
+        except ValueError as error:
+            code = BAD_JOB_ID if wire.check is check_job_id else BAD_MESSAGE
+            raise fail(f"the {kind} field {wire.key!r} {error}", code) from None
+    _buffers(kind, layout, header, parts, fields, fail)
+    if layout.together is not None:
+        try:
+            layout.together(fields)
+        except ValueError as error:
+            raise fail(f"the {kind} message {error}") from None
     return Envelope(version, req, cls(**fields))
 
 
@@ -151,13 +215,12 @@ def peek_ids(header: Any) -> tuple[int | None, str | None]:
 
 
 def _unpack_header(part: Any) -> dict:
-    size = len(part)
+    size = len(part) if type(part) is bytes else memoryview(part).nbytes
     if size > MAX_HEADER_BYTES:
         raise MessageError(f"the header is {size} bytes; at most {MAX_HEADER_BYTES} are allowed", TOO_LARGE)
-    data = part if isinstance(part, bytes) else bytes(part)
     try:
         header = msgpack.unpackb(
-            data,
+            part,
             raw=False,
             strict_map_key=True,
             max_ext_len=0,
@@ -168,14 +231,14 @@ def _unpack_header(part: Any) -> dict:
         )
     except Exception:  # msgpack raises several types (ExtraData, StackError, ValueError, ...)
         raise MessageError("the header is not a msgpack map (is this client speaking the TPC Animate protocol?)") from None
-    if not isinstance(header, dict):
+    if type(header) is not dict:
         raise MessageError(f"the header must be a msgpack map, got {type(header).__name__}")
     return header
 
 
 def _request_id(header: dict) -> int | None:
     req = header.get("req")
-    if isinstance(req, int) and not isinstance(req, bool) and 0 <= req <= MAX_REQUEST_ID:
+    if type(req) is int and 0 <= req <= MAX_REQUEST_ID:
         return req
     return None
 
@@ -197,55 +260,70 @@ def _lenient_error(header: dict) -> JobError | None:
     return None
 
 
-def _buffers(cls: type, declared: Any, parts: Sequence[Any], fail) -> dict[str, Any]:
-    wires = [w for w in cls.WIRE if w.kind != HEADER]
-    if not isinstance(declared, dict):
+def _buffers(kind: str, layout: _Layout, header: dict, parts: Sequence[Any], fields: dict, fail) -> None:
+    """Check the declared buffers against the limits and the parts, then put them into ``fields``."""
+    declared = header.get("buffers", {})
+    if type(declared) is not dict:
         raise fail(f"the header's 'buffers' must map buffer names to lists of sizes, got {_short(declared)}")
-    names = {w.key for w in wires}
-    for key in declared:
-        if key not in names:
-            raise fail(f"a {cls.TYPE} message has no buffer {_short(key)}")
-    plan: list[tuple[Any, list[int]]] = []
-    total = 0
-    for wire in wires:
-        sizes = declared.get(wire.key, [])
-        if not isinstance(sizes, list):
+    if not layout.buffer_keys.issuperset(declared):
+        unknown = next(key for key in declared if key not in layout.buffer_keys)
+        raise fail(f"a {kind} message has no buffer {_short(unknown)}")
+    plan: list[tuple[Wire, list, Any]] = []
+    total = count = 0
+    for wire in layout.buffers:
+        sizes = declared.get(wire.key, _ABSENT)
+        present = sizes is not _ABSENT
+        if not present:
+            sizes = []
+        elif type(sizes) is not list:
             raise fail(f"buffer {wire.key!r} must be declared as a list of sizes, got {_short(sizes)}")
-        low, high = {BUFFER: (1, 1), OPTIONAL_BUFFER: (0, 1), BUFFER_LIST: (0, MAX_FRAMES)}[wire.kind]
+        names = None
+        if wire.kind == NAMED_BUFFER_LIST:
+            names = header.get(wire.key)
+            if names is not None:
+                try:
+                    names = wire.check(names)
+                except ValueError as error:
+                    raise fail(f"the {kind} field {wire.key!r} {error}") from None
+            named = 0 if names is None else len(names)
+            if len(sizes) != named:
+                raise fail(f"a {kind} message names {named} {wire.key!r} but declares {len(sizes)} buffers for them")
+        low, high = _COUNTS[wire.kind]
         if not low <= len(sizes) <= high:
             wanted = low if low == high else f"{low} to {high}"
-            raise fail(f"a {cls.TYPE} message needs {wanted} {wire.key!r} buffer(s), got {len(sizes)}")
+            raise fail(f"a {kind} message needs {wanted} {wire.key!r} buffer(s), got {len(sizes)}")
+        together = 0
         for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            if type(size) is not int or size < 0:
                 raise fail(f"buffer {wire.key!r} declares a size that is not a byte count: {_short(size)}")
             if size > MAX_PART_BYTES:
                 raise fail(f"buffer {wire.key!r} declares {size} bytes; at most {MAX_PART_BYTES} are allowed", TOO_LARGE)
-            total += size
-        plan.append((wire, sizes))
+            together += size
+        if wire.most_bytes is not None and together > wire.most_bytes:
+            sentence = f"the {wire.key!r} buffers declare {together} bytes together; at most {wire.most_bytes} are allowed"
+            raise fail(sentence, TOO_LARGE)
+        total += together
+        count += len(sizes)
+        plan.append((wire, sizes, names if wire.kind == NAMED_BUFFER_LIST else present))
     if total > MAX_MESSAGE_BYTES:
         raise fail(f"the buffers declare {total} bytes together; at most {MAX_MESSAGE_BYTES} are allowed", TOO_LARGE)
-    count = sum(len(sizes) for _, sizes in plan)
-    if count != len(parts):
-        raise fail(f"the header declares {count} buffers but {len(parts)} followed it (a truncated or padded message)")
-    fields: dict[str, Any] = {}
-    at = 0
-    for wire, sizes in plan:
-        values = []
-        for size in sizes:
-            part = parts[at]
-            if len(part) != size:
+    if count != len(parts) - 1:
+        raise fail(f"the header declares {count} buffers but {len(parts) - 1} followed it (a truncated or padded message)")
+    at = 1
+    for wire, sizes, extra in plan:
+        values = parts[at : at + len(sizes)]
+        at += len(sizes)
+        for part, size in zip(values, sizes):
+            if (len(part) if type(part) is bytes else memoryview(part).nbytes) != size:
                 raise fail(f"buffer {wire.key!r} declares {size} bytes but carries {len(part)}")
-            values.append(part)
-            at += 1
         if wire.kind == BUFFER:
             fields[wire.attr] = values[0]
         elif wire.kind == OPTIONAL_BUFFER:
             fields[wire.attr] = values[0] if values else None
-        elif wire.key in declared:
-            fields[wire.attr] = tuple(values)
+        elif wire.kind == BUFFER_LIST:
+            fields[wire.attr] = tuple(values) if extra else None
         else:
-            fields[wire.attr] = None
-    return fields
+            fields[wire.attr] = None if extra is None else tuple(zip(extra, values))
 
 
 def _short(value: Any) -> str:

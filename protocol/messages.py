@@ -8,8 +8,10 @@ stream and is never answered; the client's heartbeats also acknowledge the frame
 (flow control, and the point a stream resumes from after a reconnect).
 
 Each class lists its wire layout in ``WIRE``: which fields travel in the msgpack header and which as
-raw buffers. The checks here are the single definition of what a valid field is; the codec applies
-them to everything it decodes and encodes, and the client applies them before sending.
+raw buffers (a named buffer list has its names in the header and its bytes as buffers). The checks
+here are the single definition of what a valid field is, and ``check_together`` (where a message has
+one) of how its fields go together; the codec applies them to everything it decodes and encodes, and
+the client applies them before sending.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, ClassVar, NamedTuple
 
-from .limits import MAX_FRAMES, MAX_TEXT_CHARS
+from .limits import MAX_CANVAS, MAX_FRAMES, MAX_NAME_CHARS, MAX_POSE_DOCUMENT_BYTES, MAX_POSE_DOCUMENTS, MAX_TEXT_CHARS
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 ENGINE_NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
 MAX_SEED = (1 << 63) - 1
 MAX_SIZE = 8192
+MAX_FPS = 1000.0
+_NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029/\\]")  # control characters, line breaks, path separators
 
 
 # -- field checks: return the value (normalised) or raise ValueError with the end of a sentence ---------
@@ -120,6 +124,39 @@ def check_settings(value: Any) -> dict:
     return checked
 
 
+def _file_names(value: Any) -> tuple[str, ...]:
+    """The names of pose documents: file names (not paths), at most :data:`MAX_POSE_DOCUMENTS` of them."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of file names, got {_show(value)}")
+    if not 1 <= len(value) <= MAX_POSE_DOCUMENTS:
+        raise ValueError(f"must name 1 to {MAX_POSE_DOCUMENTS} pose files, got {len(value)}")
+    for name in value:
+        if (
+            not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_CHARS
+            or name in (".", "..") or _NOT_IN_NAMES.search(name)
+        ):  # fmt: skip
+            raise ValueError(
+                f"must hold file names of 1 to {MAX_NAME_CHARS} characters without control characters, "
+                f"'/' or '\\', got {_show(name)}"
+            )
+    return tuple(value)
+
+
+def _canvas(value: Any) -> tuple[int, int]:
+    if (
+        not isinstance(value, (list, tuple)) or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_CANVAS for v in value)
+    ):  # fmt: skip
+        raise ValueError(f"must be [width, height], whole numbers of pixels from 1 to {MAX_CANVAS}, got {_show(value)}")
+    return (value[0], value[1])
+
+
+def _fps(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= MAX_FPS:
+        raise ValueError(f"must be a frame rate above 0 and at most {MAX_FPS:g}, got {_show(value)}")
+    return float(value)
+
+
 def _result(value: Any) -> dict:
     if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
         raise ValueError(f"must be a map with text keys, got {_show(value)}")
@@ -133,15 +170,20 @@ def _show(value: Any) -> str:
 
 # -- wire layout --------------------------------------------------------------------------------------
 HEADER, BUFFER, OPTIONAL_BUFFER, BUFFER_LIST = "header", "buffer", "optional buffer", "buffer list"
+NAMED_BUFFER_LIST = "named buffer list"  # (name, bytes) pairs: names in the header under ``key``, bytes as buffers
 
 
 class Wire(NamedTuple):
-    """One field on the wire: where it travels (``kind``), under which ``key``, and its check."""
+    """One field on the wire: where it travels (``kind``), under which ``key``, and its check.
+
+    A named buffer list's check applies to its names; ``most_bytes`` bounds its buffers together.
+    """
 
     attr: str
     key: str
     kind: str
     check: Callable[[Any], Any] | None = None
+    most_bytes: int | None = None
 
 
 # -- requests -----------------------------------------------------------------------------------------
@@ -156,27 +198,50 @@ class Hello:
 
 @dataclass(frozen=True)
 class Submit:
-    """A job with everything it needs. Idempotent: an existing job id with the same inputs attaches."""
+    """A job with everything it needs. Idempotent: an existing job id with the same inputs attaches.
+
+    The poses come either as one PoseSequence document (``poses``) or as the user's pose files as
+    they are (``pose_documents``: OpenPose frames, a COCO keypoint file, a PoseSequence file), which
+    the backend converts; ``pose_canvas`` and ``pose_fps`` are for files that do not state them
+    (OpenPose files never record the picture size).
+    """
 
     TYPE: ClassVar[str] = "submit"
     WIRE: ClassVar[tuple[Wire, ...]] = (
         Wire("job_id", "job", HEADER, check_job_id),
         Wire("settings", "settings", HEADER, check_settings),
         Wire("start_frame", "start", HEADER, _whole(0, MAX_FRAMES)),
+        Wire("pose_canvas", "pose_canvas", HEADER, _optional(_canvas)),
+        Wire("pose_fps", "pose_fps", HEADER, _optional(_fps)),
         Wire("reference_image", "reference_image", BUFFER),
-        Wire("poses", "poses", BUFFER),
+        Wire("poses", "poses", OPTIONAL_BUFFER),
         Wire("reference_keypoints", "reference_keypoints", OPTIONAL_BUFFER),
         Wire("reference_mask", "reference_mask", OPTIONAL_BUFFER),
         Wire("target_masks", "target_masks", BUFFER_LIST),
+        Wire("pose_documents", "pose_documents", NAMED_BUFFER_LIST, _file_names, MAX_POSE_DOCUMENT_BYTES),
     )
     job_id: str
     reference_image: bytes  # PNG/JPEG/... bytes of the photo
-    poses: bytes  # PoseSequence JSON document, UTF-8
+    poses: bytes | None = None  # PoseSequence JSON document, UTF-8
     settings: dict = field(default_factory=dict)
     reference_keypoints: bytes | None = None  # PoseSequence JSON with one frame
     reference_mask: bytes | None = None  # PNG, 0 background, 255 person
     target_masks: tuple[bytes, ...] | None = None  # PNG per frame
     start_frame: int = 0  # frames before this are not streamed back
+    pose_documents: tuple[tuple[str, bytes], ...] | None = None  # (file name, bytes) of pose files
+    pose_canvas: tuple[int, int] | None = None  # (width, height) for pose files that do not state it
+    pose_fps: float | None = None  # frame rate for pose files that do not state one
+
+    @staticmethod
+    def check_together(fields: dict) -> None:
+        if (fields["poses"] is None) == (fields["pose_documents"] is None):
+            given = "both" if fields["poses"] is not None else "neither"
+            raise ValueError(
+                f"must carry its poses either as a PoseSequence document (poses) or as pose files (pose_documents), "
+                f"it carries {given}"
+            )
+        if fields["pose_documents"] is None and (fields["pose_canvas"] is not None or fields["pose_fps"] is not None):
+            raise ValueError("sets pose_canvas or pose_fps, which only pose files use; a PoseSequence states its own")
 
 
 @dataclass(frozen=True)
@@ -254,14 +319,16 @@ class Progress:
 
 @dataclass(frozen=True)
 class Frame:
-    """One finished frame as PNG bytes; a stream yields them in increasing ``index`` order.
+    """One finished frame as PNG data; a stream yields them in increasing ``index`` order.
 
-    The event the client yields. On the wire frames travel in :class:`Frames` batches.
+    The event the client yields. On the wire frames travel in :class:`Frames` batches. ``png`` is a
+    read-only ``memoryview`` of the buffer ZeroMQ received it into: files, hashes, ``np.frombuffer``
+    and comparisons with bytes take it as it is, and ``bytes(png)`` copies it when bytes are needed.
     """
 
     job_id: str
     index: int
-    png: bytes
+    png: memoryview
 
 
 @dataclass(frozen=True)

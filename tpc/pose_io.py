@@ -28,7 +28,7 @@ from .pose_sequence import MAX_FRAMES, PoseFormatError, PoseSequence
 DEFAULT_FPS = 30.0
 NEEDS_CANVAS = (
     "OpenPose and COCO result files do not say how large the picture was; give the canvas size "
-    "(width and height in pixels of the video the poses come from; with `tpc pose`: --width and --height)"
+    "(width and height in pixels of the video the poses come from; on the command line: --width and --height)"
 )
 # COCO visibility flags: 0 not labelled, 1 labelled but hidden (its place is still known), 2 visible.
 _COCO_FLAGS = {0: 0.0, 1: 0.5, 2: 1.0}
@@ -48,6 +48,13 @@ def load_pose_source(
     result lists; ``fps`` for formats that do not state one (default 30). Raises
     :class:`PoseFormatError` with a sentence.
     """
+    documents = [(str(file), data) for file, data in read_pose_files(path)]
+    return parse_pose_documents(documents, canvas=canvas, fps=fps)
+
+
+def read_pose_files(path: str | os.PathLike) -> list[tuple[Path, bytes]]:
+    """The files a pose source is made of, with their bytes: the file, or a folder's .json files in
+    natural name order. Raises :class:`PoseFormatError` with a sentence."""
     path = Path(path)
     if path.is_dir():
         files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".json" and p.is_file()), key=lambda p: natural_key(p.name))
@@ -62,10 +69,10 @@ def load_pose_source(
     documents = []
     for file in files:
         try:
-            documents.append((str(file), file.read_bytes()))
+            documents.append((file, file.read_bytes()))
         except OSError as error:
             raise PoseFormatError(f"{file} cannot be read ({error.strerror})") from None
-    return parse_pose_documents(documents, canvas=canvas, fps=fps)
+    return documents
 
 
 def parse_pose_documents(
@@ -105,6 +112,8 @@ def _decode(name: str, data: bytes) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise PoseFormatError(f"{name} is not valid JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise PoseFormatError(f"{name} is nested too deeply to be a pose file") from None
 
 
 def _kind(name: str, document: Any) -> str:
@@ -199,13 +208,19 @@ def _from_coco(name: str, document: Any, canvas: tuple[int, int] | None, fps: fl
         if flags.all():
             points[:, 2] = [_COCO_FLAGS[int(v)] for v in raw]
         if points[:, 2].any():
-            by_image.setdefault(annotation.get("image_id"), []).append(points)
+            by_image.setdefault(_image_id(name, annotation.get("image_id")), []).append(points)
     if images is not None:
-        order = [image.get("id") for image in images]
+        order = [_image_id(name, image.get("id")) for image in images]
     else:
         order = sorted(by_image, key=lambda value: natural_key(str(value)))
     frames = [by_image.get(image_id, []) for image_id in order]
     return _sequence(name, size[0], size[1], fps, frames)
+
+
+def _image_id(name: str, value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        raise PoseFormatError(f"{name}: image ids must be numbers or text, got {json.dumps(value)[:40]}")
+    return value
 
 
 def _coco_canvas(name: str, images: Any, canvas: tuple[int, int] | None) -> tuple[int, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from tpc.calibration import CalibrationConfig
 
 from ..errors import UserError
+from .pose_arguments import add_pose_file_arguments, canvas_of
 from .progress import ProgressBar
 
 
@@ -20,7 +21,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(TPC, Eq. 4). Writes OUT/calibrated/00000.png..., OUT/calibrated_mask/..., OUT/report.json and OUT/report.png.",
     )
     parser.add_argument("--reference", required=True, metavar="REF.png", help="photo of the person to animate")
-    parser.add_argument("--poses", required=True, metavar="POSES.json", help="target poses (PoseSequence JSON)")
+    parser.add_argument(
+        "--poses", required=True, metavar="POSES",
+        help="target poses: a PoseSequence JSON, an OpenPose JSON file or folder, or a COCO keypoint JSON",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder (created if needed)")
     parser.add_argument(
         "--reference-keypoints", metavar="KP.json",
@@ -35,18 +39,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--score-resolution", type=int, default=CalibrationConfig.score_resolution, metavar="N",
         help="long side of the grid subsets are scored on (default %(default)s)",
     )  # fmt: skip
+    add_pose_file_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..calibration_job import calibrate_to_folder, check_poses, load_poses, load_reference, target_mask_paths
+    from ..calibration_job import calibrate_to_folder, check_poses, load_reference, load_target_poses, target_mask_paths
 
     try:
         config = CalibrationConfig(score_resolution=args.score_resolution)
     except ValueError as error:
         raise UserError(f"--score-resolution: {error}") from None
-    poses = load_poses(args.poses)
+    poses, _ = load_target_poses(args.poses, canvas_of(args), args.fps)
     check_poses(poses)
     masks = target_mask_paths(args.target_masks, len(poses), poses.size) if args.target_masks else None
     most_people = max(len(frame) for frame in poses.frames)

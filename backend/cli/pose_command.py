@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
+from .pose_arguments import add_pose_file_arguments, canvas_of
 from .progress import ProgressBar
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -39,10 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     models.add_argument("--mmpose-detector-config", metavar="PATH", help="MMDetection person detector config (optional)")
     models.add_argument("--mmpose-detector-checkpoint", metavar="PATH", help="MMDetection person detector weights (optional)")
     models.add_argument("--device", metavar="DEVICE", help="torch device for optional models (default: cuda when present, else cpu)")
-    files = parser.add_argument_group("pose files")
-    files.add_argument("--width", type=int, metavar="W", help="canvas width in pixels, for OpenPose files that do not state it")
-    files.add_argument("--height", type=int, metavar="H", help="canvas height in pixels, for OpenPose files that do not state it")
-    files.add_argument("--fps", type=float, metavar="F", help="frame rate for pose files that do not state it (default 30)")
+    add_pose_file_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(handler=run)
 
@@ -165,11 +163,8 @@ def _convert(source: Path, args: argparse.Namespace) -> int:
     from tpc.pose_io import load_pose_source
     from tpc.pose_sequence import PoseFormatError
 
-    if (args.width is None) != (args.height is None):
-        raise UserError("give both --width and --height, or neither")
-    canvas = (args.width, args.height) if args.width is not None else None
     try:
-        poses = load_pose_source(source, canvas=canvas, fps=args.fps)
+        poses = load_pose_source(source, canvas=canvas_of(args), fps=args.fps)
     except PoseFormatError as error:
         raise UserError(str(error)) from None
     _save(poses, args.out)

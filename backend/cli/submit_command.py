@@ -1,5 +1,9 @@
 """``tpc submit``: send a job to a backend, show its progress, and write its frames and report.
 
+The pose files are sent as they are (a PoseSequence, OpenPose frames, a COCO keypoint file), after
+being read here once so that a problem is reported before anything is sent; the backend converts
+them the same way (tpc.pose_io).
+
 Frames land in OUT/00000.png ... as they arrive, each written atomically, and OUT/.tpc-job records
 which job the folder belongs to. Running the same command again (same job id; by default the id is
 a fingerprint of the inputs and settings) attaches to the job and asks only for the frames OUT does
@@ -20,6 +24,7 @@ from tpc.image_io import write_atomic
 
 from ..errors import UserError
 from .backend_client import add_backend_arguments, connect
+from .pose_arguments import add_pose_file_arguments, canvas_of
 from .progress import ProgressBar
 
 FRAME_NAME = "{:05d}.png"
@@ -36,7 +41,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_backend_arguments(parser)
     parser.add_argument("--reference", required=True, metavar="REF.png", help="photo of the person to animate")
-    parser.add_argument("--poses", required=True, metavar="POSES.json", help="target poses (PoseSequence JSON)")
+    parser.add_argument(
+        "--poses", required=True, metavar="POSES",
+        help="target poses: a PoseSequence JSON, an OpenPose JSON file or folder, or a COCO keypoint JSON",
+    )  # fmt: skip
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder for frames and report")
     parser.add_argument("--job-id", metavar="ID", help="job id (default: a fingerprint of the inputs and settings)")
     parser.add_argument("--engine", metavar="NAME", help="engine (default: the backend's)")
@@ -48,16 +56,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-masks", metavar="DIR", help="target person masks DIR/00000.png... (canvas size)")
     parser.add_argument("--reference-keypoints", metavar="KP.json", help="reference keypoints (default: the backend detects them)")
     parser.add_argument("--reference-mask", metavar="MASK.png", help="reference person mask (default: the backend detects it)")
+    add_pose_file_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(handler=run)
 
 
 @dataclass
 class JobFiles:
-    """A job's inputs as the client sends them."""
+    """A job's inputs as the client sends them: the pose files as they are, the rest as read."""
 
     reference_image: bytes
-    poses: dict
+    pose_documents: list[tuple[str, bytes]]  # (file name, bytes) in frame order
+    canvas: tuple[int, int] | None = None  # for pose files that do not state their size
+    fps: float | None = None  # for pose files that do not state a frame rate
     reference_keypoints: dict | None = None
     reference_mask: bytes | None = None
     target_masks: list[bytes] | None = None
@@ -70,11 +81,17 @@ class JobFiles:
         reference_keypoints: str | Path | None = None,
         reference_mask: str | Path | None = None,
         target_masks: str | Path | None = None,
+        canvas: tuple[int, int] | None = None,
+        fps: float | None = None,
     ) -> "JobFiles":
-        """Read and check the files (formats and sizes are checked again by the backend)."""
-        from ..calibration_job import load_poses, target_mask_paths
+        """Read and check the files (formats and sizes are checked again by the backend).
 
-        sequence = load_poses(poses)
+        ``poses`` is a PoseSequence file, an OpenPose JSON file or folder, or a COCO keypoint file;
+        ``canvas`` and ``fps`` are for files that do not state them.
+        """
+        from ..calibration_job import load_target_poses, target_mask_paths
+
+        sequence, documents = load_target_poses(poses, canvas, fps)
         if len(sequence) == 0:
             raise UserError(f"poses file {poses} has no frames; there is nothing to render")
         masks = None
@@ -82,7 +99,9 @@ class JobFiles:
             masks = [_read_bytes(p, "target mask") for p in target_mask_paths(target_masks, len(sequence), sequence.size)]
         return cls(
             reference_image=_read_bytes(reference, "reference image"),
-            poses=_json_document(poses),
+            pose_documents=documents,
+            canvas=canvas,
+            fps=fps,
             reference_keypoints=None if reference_keypoints is None else _pose_document(reference_keypoints, "reference keypoints"),
             reference_mask=None if reference_mask is None else _read_bytes(reference_mask, "reference mask"),
             target_masks=masks,
@@ -90,8 +109,9 @@ class JobFiles:
 
     def fingerprint(self, settings: dict) -> str:
         """A job id that is the same whenever the inputs and settings are."""
-        hasher = hashlib.sha256(json.dumps([self.poses, self.reference_keypoints, settings], sort_keys=True).encode())
-        for data in (self.reference_image, self.reference_mask or b"", *(self.target_masks or [])):
+        names = [name for name, _ in self.pose_documents]
+        hasher = hashlib.sha256(json.dumps([names, self.canvas, self.fps, self.reference_keypoints, settings], sort_keys=True).encode())
+        for data in (self.reference_image, self.reference_mask or b"", *(d for _, d in self.pose_documents), *(self.target_masks or [])):
             hasher.update(len(data).to_bytes(8, "little") + data)
         return f"job-{hasher.hexdigest()[:16]}"
 
@@ -106,7 +126,9 @@ class Outcome:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = JobFiles.read(args.reference, args.poses, args.reference_keypoints, args.reference_mask, args.target_masks)
+    files = JobFiles.read(
+        args.reference, args.poses, args.reference_keypoints, args.reference_mask, args.target_masks, canvas_of(args), args.fps
+    )
     chosen = {"engine": args.engine, "seed": args.seed, "groups": args.groups, "steps": args.steps, "guidance": args.guidance}
     settings = {key: value for key, value in chosen.items() if value is not None}
     if args.no_tpc:
@@ -152,8 +174,8 @@ def submit_to_folder(
     start = _prepare_output(out, job_id, fresh)
     try:
         events = client.submit(
-            job_id, files.reference_image, files.poses, settings, files.reference_keypoints,
-            files.reference_mask, files.target_masks, start_frame=start,
+            job_id, files.reference_image, None, settings, files.reference_keypoints, files.reference_mask,
+            files.target_masks, start_frame=start, pose_documents=files.pose_documents, canvas=files.canvas, fps=files.fps,
         )  # fmt: skip
     except ValueError as error:
         raise UserError(str(error)) from None
@@ -221,9 +243,4 @@ def _pose_document(path: str | Path, what: str) -> dict:
     from ..calibration_job import load_poses
 
     load_poses(path, what)
-    return _json_document(path)
-
-
-def _json_document(path: str | Path) -> dict:
-    """The JSON document of a pose file that load_poses has checked."""
     return json.loads(Path(path).read_text(encoding="utf-8"))

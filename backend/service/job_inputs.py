@@ -22,6 +22,7 @@ import numpy as np
 
 from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png
 from tpc.masks import split_between_people
+from tpc.pose_io import parse_pose_documents
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc_protocol.messages import Submit
 
@@ -38,28 +39,45 @@ _PERCEIVED = "perceived_people.msgpack"  # what perception added to the client's
 
 @dataclass(frozen=True)
 class JobInputs:
-    """The bytes a client sent for a job (see :class:`tpc_protocol.messages.Submit`)."""
+    """The bytes a client sent for a job (see :class:`tpc_protocol.messages.Submit`).
+
+    The poses are either ``poses`` (a PoseSequence document) or ``pose_documents``, the client's pose
+    files as they are, converted here with ``pose_canvas`` and ``pose_fps`` where they say nothing.
+    """
 
     reference_image: bytes
-    poses: bytes
+    poses: bytes | None = None
     reference_keypoints: bytes | None = None
     reference_mask: bytes | None = None
     target_masks: tuple[bytes, ...] | None = None
+    pose_documents: tuple[tuple[str, bytes], ...] | None = None
+    pose_canvas: tuple[int, int] | None = None
+    pose_fps: float | None = None
 
     @classmethod
     def from_submit(cls, submit: Submit) -> "JobInputs":
         return cls(**{f.name: getattr(submit, f.name) for f in fields(cls)})
 
     def digest(self, settings: RenderSettings) -> str:
-        """A fingerprint of inputs and settings: resubmitting the same job must give the same one."""
+        """A fingerprint of inputs and settings: resubmitting the same job must give the same one.
+
+        The pose files and their canvas and frame rate count only when sent, so the jobs journaled
+        before they existed keep their fingerprints.
+        """
         hasher = hashlib.sha256(b"tpc-job-1\0" + json.dumps(asdict(settings), sort_keys=True).encode())
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _BUFFER_FIELDS:
+            value = getattr(self, name)
             items = () if value is None else value if isinstance(value, tuple) else (value,)
-            hasher.update(f"\0{f.name}:{'-' if value is None else len(items)}".encode())
+            hasher.update(f"\0{name}:{'-' if value is None else len(items)}".encode())
             for item in items:
                 hasher.update(len(item).to_bytes(8, "little"))
                 hasher.update(item)
+        if self.pose_documents is not None:
+            hasher.update(f"\0pose_documents:{len(self.pose_documents)}".encode())
+            for name, data in self.pose_documents:
+                hasher.update(json.dumps(name).encode() + len(data).to_bytes(8, "little"))
+                hasher.update(data)
+            hasher.update(json.dumps({"canvas": self.pose_canvas, "fps": self.pose_fps}).encode())
         return hasher.hexdigest()
 
     # -- storage --------------------------------------------------------------------------------------
@@ -70,10 +88,20 @@ class JobInputs:
 
     @classmethod
     def read(cls, folder: JobFolder) -> "JobInputs":
+        """The stored inputs (also those stored before pose files could be sent)."""
         document = msgpack.unpackb((folder.inputs / _INPUTS).read_bytes(), raw=False)
-        if document["target_masks"] is not None:
-            document["target_masks"] = tuple(document["target_masks"])
+        for name, convert in _FROM_STORAGE.items():
+            if document.get(name) is not None:
+                document[name] = convert(document[name])
         return cls(**document)
+
+
+_BUFFER_FIELDS = ("reference_image", "poses", "reference_keypoints", "reference_mask", "target_masks")
+_FROM_STORAGE = {  # msgpack stores tuples as lists
+    "target_masks": tuple,
+    "pose_documents": lambda pairs: tuple((name, data) for name, data in pairs),
+    "pose_canvas": tuple,
+}
 
 
 def render_settings(settings: dict, default_engine: str) -> RenderSettings:
@@ -88,7 +116,7 @@ def perception_available() -> bool:
 # -- checking (intake) --------------------------------------------------------------------------------
 def check_inputs(inputs: JobInputs, can_detect: bool) -> PoseSequence:
     """Decode and check everything a job needs; returns its poses. Raises UserError with a sentence."""
-    poses = read_poses(inputs.poses, "the poses")
+    poses = job_poses(inputs)
     if len(poses) == 0:
         raise UserError("the poses have no frames; there is nothing to render")
     image = _reference_image(inputs)
@@ -104,6 +132,16 @@ def check_inputs(inputs: JobInputs, can_detect: bool) -> PoseSequence:
         for index, data in enumerate(inputs.target_masks):
             _mask(data, f"target mask {index}", poses.size)
     return poses
+
+
+def job_poses(inputs: JobInputs) -> PoseSequence:
+    """The job's poses: its PoseSequence document, or its pose files converted (one sentence if they cannot be)."""
+    if inputs.poses is not None:
+        return read_poses(inputs.poses, "the poses")
+    try:
+        return parse_pose_documents(list(inputs.pose_documents), canvas=inputs.pose_canvas, fps=inputs.pose_fps)
+    except PoseFormatError as error:
+        raise UserError(str(error)) from None
 
 
 def read_poses(data: bytes, what: str) -> PoseSequence:
@@ -168,7 +206,7 @@ def _check_count(masks: Sequence[bytes], frames: int) -> None:
 def prepare_job(job_id: str, folder: JobFolder, settings: RenderSettings) -> PreparedJob:
     """Everything an engine needs, from the stored inputs (detecting the reference person once)."""
     inputs = JobInputs.read(folder)
-    poses = read_poses(inputs.poses, "the poses")
+    poses = job_poses(inputs)
     image = _reference_image(inputs)
     people = _reference_people(folder, inputs, image, poses)
     masks = None

@@ -6,8 +6,8 @@ flow control for frames (FileMQ). The loop is single-threaded and never waits on
 checked and journaled by the intake thread, frames made by worker threads, and both report back
 over an inproc socket.
 
-A client stream follows one job. Frames come from a bounded cache of recent frames or from the
-job's folder, batched when a client catches up, and at most a window of them is in flight to each
+A client stream follows one job. Frames and reports come from a bounded cache or from the job's
+folder, frames batched when a client catches up, and at most a window of them is in flight to each
 client until it acknowledges (its heartbeats carry the next frame it expects), so a slow client
 costs at most a window of memory and never slows a job.
 Sends never block: a client whose queue is full waits for the next tick, and one that is gone is
@@ -62,7 +62,7 @@ from tpc_protocol.messages import (
     Status,
     Submit,
 )
-from tpc_protocol.transport import apply_limits, receive
+from tpc_protocol.transport import apply_limits, receive, send
 from tpc_protocol.version import PROTOCOL_VERSION
 
 from ..engines.registry import DEFAULT_ENGINE, EngineOptions, EngineRegistry
@@ -79,13 +79,19 @@ from .worker import Worker
 log = logging.getLogger("tpc_backend.service")
 
 MAX_STREAMS_PER_CLIENT = 64
-BATCH_FRAMES = 16  # frames per message when a client catches up
+# Frames per message when a client catches up: batching spares a header and a round of per-message
+# work at both ends, but a message reaches the client only once all its parts have arrived, and
+# multi-megabyte messages stream slower (measured: benchmarks/streaming_throughput.py), so a batch
+# also stops once it holds BATCH_BYTES (about four 512x512 PNGs).
+BATCH_FRAMES = 16
+BATCH_BYTES = 512 << 10
 SEND_QUEUE = 1000  # messages queued per client before sends to it are refused (ZMQ_SNDHWM)
 STOP_GRACE = 5.0  # seconds workers get to finish their current frame on SIGTERM
 _TICK = 0.25  # seconds between housekeeping passes (heartbeats, expiry)
 _RETRY_TICK = 0.02  # the same while some client's queue is full
 _RECENT = 60.0  # seconds a finished request is remembered, so a late heartbeat cannot revive it
 _BATCH = 256  # messages handled per socket before the loop looks at the other one
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 def _any_port(endpoint: str) -> str:
@@ -266,8 +272,10 @@ class BackendService:
     # -- sending --------------------------------------------------------------------------------------
     def _send(self, identity: bytes, req: int | None, message: Any) -> bool:
         """Send without waiting; False when the client's queue is full or the client is gone."""
+        parts = codec.encode(message, req)
+        parts.insert(0, identity)
         try:
-            self._router.send_multipart([identity, *codec.encode(message, req)], flags=zmq.NOBLOCK, copy=False)
+            send(self._router, parts, _NOBLOCK)
         except zmq.Again:
             return False
         except zmq.ZMQError as error:
@@ -435,15 +443,17 @@ class BackendService:
     def _pump(self, stream: _Stream) -> None:
         """Send what the stream may have now: frames up to its window, then report and DONE, or ERROR."""
         view = self._views[stream.job_id]
-        job = self._data.job(stream.job_id)
+        folder = None  # the job's folder, for frames the cache no longer holds
         while stream.cursor < view.done and stream.window_open:
             batch: list[bytes] = []
-            while stream.cursor + len(batch) < view.done and len(batch) < BATCH_FRAMES and stream.window_open:
+            size = 0
+            while stream.cursor + len(batch) < view.done and len(batch) < BATCH_FRAMES and size < BATCH_BYTES and stream.window_open:
                 index = stream.cursor + len(batch)
                 try:
                     png = self._frames.get(stream.job_id, index)
                     if png is None:
-                        png = job.read_frame(index)
+                        folder = folder or self._data.job(stream.job_id)
+                        png = folder.read_frame(index)
                         self._frames.put(stream.job_id, index, png)
                 except OSError as error:
                     log.error("frame %d of job %s cannot be read: %s", index, stream.job_id, error)
@@ -451,6 +461,7 @@ class BackendService:
                     self._finish(stream, JobError(stream.job_id, INTERNAL, sentence))
                     return
                 batch.append(png)
+                size += len(png)
                 stream.in_flight.append((index, len(png)))
                 stream.in_flight_bytes += len(png)
             if not self._send(stream.identity, stream.req, Frames(stream.job_id, stream.cursor, tuple(batch))):
@@ -467,7 +478,11 @@ class BackendService:
         if record.state == DONE and stream.cursor >= record.total:
             if not stream.report_sent:
                 try:
-                    report_json, report_png = job.read_report()
+                    report = self._frames.get_report(stream.job_id)
+                    if report is None:
+                        report = self._data.job(stream.job_id).read_report()
+                        self._frames.put_report(stream.job_id, *report)
+                    report_json, report_png = report
                 except OSError as error:
                     sentence = f"the report of job {stream.job_id} cannot be read on the backend ({error.strerror})"
                     self._finish(stream, JobError(stream.job_id, INTERNAL, sentence))

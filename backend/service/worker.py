@@ -127,10 +127,9 @@ class Worker(threading.Thread):
                 log.info("job %s %s after frame %d of %d", job_id, "paused" if handle.stopping else "cancelled", expected, total)
                 return
             raise RuntimeError(f"the engine returned after frame {expected} of {total} without being cancelled")
-        folder.write_report(
-            json.dumps(report.to_json(), indent=1).encode(),
-            encode_png(report.render(), compression=6),
-        )
+        report_json, report_png = json.dumps(report.to_json(), indent=1).encode(), encode_png(report.render(), compression=6)
+        folder.write_report(report_json, report_png)
+        self._frames.put_report(job_id, report_json, report_png)
         if self._journal.set_state(job_id, DONE, only_from=(RUNNING,)):
             log.info("job %s done: %d frames", job_id, total)
         progress(1.0, "done", force=True)

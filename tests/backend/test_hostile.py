@@ -176,6 +176,8 @@ def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, example, t
         codec.encode(Status("tiny"), 5),
         codec.encode(Heartbeat("tiny", 0), 6),
         codec.encode(Frames("tiny", 0, (b"png",)), 7),
+        codec.encode(Submit("fuzz-files", b"img", pose_documents=(("a_0.json", b'{"people": []}'), ("a_1.json", b"{}")),
+                            pose_canvas=(64, 64), pose_fps=24.0), 8),  # fmt: skip
     ]
     raw = RawPeer(shared_backend.address)
     replies = {"error": 0, "other": 0}

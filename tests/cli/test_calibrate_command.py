@@ -94,7 +94,7 @@ def test_user_errors_are_one_sentence_and_exit_2(inputs, tmp_path, astronaut):
         "missing reference": (["--reference", str(tmp_path / "nope.png")], "reference image .* does not exist"),
         "undecodable reference": (["--reference", str(tmp_path / "garbage.png")], "not an image"),
         "missing poses": (["--poses", str(tmp_path / "nope.json")], "poses file .* does not exist"),
-        "bad json": (["--poses", str(write_json(tmp_path / "text.json", "hello"))], "expected a JSON object"),
+        "bad json": (["--poses", str(write_json(tmp_path / "text.json", "hello"))], "text.json is not a pose file TPC Animate knows"),
         "nan keypoints": (["--poses", str(write_json(tmp_path / "nan.json", nan_poses))], "frame 3, person 0: keypoint 5"),
         "zero frames": (
             ["--poses", str(write_json(tmp_path / "empty.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": []}))],
@@ -215,3 +215,24 @@ def test_demo_runs_the_bundled_example(tmp_path):
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert report["summary"]["frames"] == 48 and report["summary"]["mean_score"] > 0.5
     assert len(list((tmp_path / "demo").glob("0*.png"))) == 48  # preview frames from the local backend
+
+
+def test_openpose_folders_and_coco_files_are_read_as_tpc_pose_reads_them(inputs, tmp_path):
+    from benchmarks.pose_files import coco_keypoints, openpose_frames
+
+    poses = PoseSequence.load(inputs / "poses.json")
+    (tmp_path / "openpose").mkdir()
+    for name, data in openpose_frames(poses, "body25"):
+        (tmp_path / "openpose" / name).write_bytes(data)
+    (tmp_path / "coco.json").write_bytes(coco_keypoints(poses))
+    ours = run(*calibrate_args(inputs, tmp_path / "from_poses", "--quiet"))
+    folder = calibrate_args(inputs, tmp_path / "from_openpose", "--quiet", "--width", "512", "--height", "512", "--fps", "24")
+    folder[folder.index("--poses") + 1] = str(tmp_path / "openpose")
+    coco = calibrate_args(inputs, tmp_path / "from_coco", "--quiet")
+    coco[coco.index("--poses") + 1] = str(tmp_path / "coco.json")
+    for result in (ours, run(*folder), run(*coco)):
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+    expected = json.loads((tmp_path / "from_poses" / "report.json").read_text())["frames"]
+    from_openpose = json.loads((tmp_path / "from_openpose" / "report.json").read_text())["frames"]
+    np.testing.assert_allclose([f["people"][0]["matrix"] for f in from_openpose], [f["people"][0]["matrix"] for f in expected])
+    assert len(json.loads((tmp_path / "from_coco" / "report.json").read_text())["frames"]) == 12

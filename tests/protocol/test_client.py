@@ -15,6 +15,7 @@ import pytest
 import zmq
 
 from tpc_protocol import codec
+from tpc_protocol.limits import ACK_EVERY
 from tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
 from tpc_protocol.messages import Accepted, Done, Frame, Frames, Heartbeat, JobError, Progress
 
@@ -86,6 +87,17 @@ def test_arguments_are_checked_before_anything_is_sent():
             client.submit("ok", b"img", "poses.json")
         with pytest.raises(ValueError, match="must be bytes"):
             client.submit("ok", "not bytes", POSES)
+        with pytest.raises(ValueError, match="it carries both"):
+            client.submit("ok", b"img", POSES, pose_documents=[("a.json", b"{}")])
+        with pytest.raises(ValueError, match="it carries neither"):
+            client.submit("ok", b"img")
+        with pytest.raises(ValueError, match="file names"):
+            client.submit("ok", b"img", pose_documents=[("folder/a.json", b"{}")], canvas=(64, 64))
+        with pytest.raises(ValueError, match="pose_canvas must be"):
+            client.submit("ok", b"img", pose_documents=[("a.json", b"{}")], canvas=(64, -1))
+        many = [(f"video_{i:012d}_keypoints.json", b"{}") for i in range(40_000)]  # names beyond the 1 MiB header
+        with pytest.raises(ValueError, match=r"header takes \d+ bytes, more than the \d+ allowed \(the names of pose files travel in it"):
+            client.submit("ok", b"img", pose_documents=many, canvas=(64, 64))
 
 
 def test_silence_raises_backend_unreachable_naming_the_address():
@@ -153,9 +165,10 @@ def test_other_protocol_versions_raise_version_mismatch(peer):
 
 
 def test_heartbeats_acknowledge_received_frames(peer):
-    frames = [Frames("j", i, (b"x",)) for i in range(20)]
-    server = peer([Accepted("j", 20), *frames, Done("j")])
+    total = 2 * ACK_EVERY + 4
+    frames = [Frames("j", i, (b"x",)) for i in range(total)]
+    server = peer([Accepted("j", total), *frames, Done("j")])
     with JobClient(server.address, timeout=5) as client:
         list(client.attach("j", start_frame=0))
     acks = [m.ack for m in server.received if isinstance(m, Heartbeat)]
-    assert acks and acks == sorted(acks) and all(m.job_id == "j" for m in server.received if isinstance(m, Heartbeat))
+    assert acks[:2] == [ACK_EVERY, 2 * ACK_EVERY] and acks == sorted(acks) and all(m.job_id == "j" for m in server.received if isinstance(m, Heartbeat))

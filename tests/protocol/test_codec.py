@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tpc_protocol import PROTOCOL_VERSION, codec, errors
 from tpc_protocol.errors import MessageError
-from tpc_protocol.limits import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_PART_BYTES
+from tpc_protocol.limits import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_PART_BYTES, MAX_POSE_DOCUMENT_BYTES
 from tpc_protocol.messages import (
     MESSAGE_TYPES,
     Accepted,
@@ -35,6 +35,9 @@ EXAMPLES = [
     Hello("blender 5.0"),
     Submit("shot010-take3", b"\x89PNG...", b'{"frames": []}', {"engine": "preview", "seed": 7, "tpc": False}),
     Submit("a", b"img", b"{}", {}, b'{"kp": 1}', b"mask", (b"m0", b"", b"m2"), start_frame=2),
+    Submit("b", b"img", pose_documents=(("clip_2_keypoints.json", b'{"people": []}'), ("clip_10.json", b"")),
+           pose_canvas=(1920, 1080), pose_fps=23.976),  # fmt: skip
+    Submit("c", b"img", pose_documents=(("person_keypoints_val.json", b"{}"),)),
     Attach("job_1.2", 12),
     Cancel("x"),
     Status(None),
@@ -174,8 +177,9 @@ def test_another_protocol_version_is_refused_naming_both():
 
 
 def test_an_error_from_another_version_still_reads():
-    envelope = codec.decode([msgpack.packb({"v": 2, "type": "error", "req": 4, "code": "version_mismatch", "message": "old client"})])
-    assert envelope.version == 2 and envelope.message == JobError(None, "version_mismatch", "old client")
+    other = PROTOCOL_VERSION + 1
+    envelope = codec.decode([msgpack.packb({"v": other, "type": "error", "req": 4, "code": "version_mismatch", "message": "old client"})])
+    assert envelope.version == other and envelope.message == JobError(None, "version_mismatch", "old client")
 
 
 def test_encoding_checks_fields_too():
@@ -205,7 +209,7 @@ msgpack_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
-field_names = st.sampled_from(["v", "type", "req", "job", "start", "settings", "buffers", "first", "fraction", "ack", "code", "message", "result", "client"])
+field_names = st.sampled_from(["v", "type", "req", "job", "start", "settings", "buffers", "first", "fraction", "ack", "code", "message", "result", "client", "pose_documents", "pose_canvas", "pose_fps"])
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -222,3 +226,57 @@ def test_fuzzed_headers_only_ever_raise_message_error(fields, kind, buffers):
         assert str(error)
     else:  # whatever got through is a well-formed message that encodes back to the same
         assert codec.decode(codec.encode(envelope.message, envelope.req)) == envelope
+
+
+def test_pose_files_travel_with_their_names_in_the_header_and_their_bytes_as_buffers():
+    documents = (("frame 0.json", b"{}"), ("frame 1.json", b"[]"))
+    parts = codec.encode(Submit("x", b"img", pose_documents=documents, pose_canvas=(640, 480), pose_fps=24))
+    header = msgpack.unpackb(parts[0])
+    assert header["pose_documents"] == ["frame 0.json", "frame 1.json"] and header["pose_canvas"] == [640, 480]
+    assert header["buffers"]["pose_documents"] == [2, 2] and parts[2:] == [b"{}", b"[]"]
+    assert codec.decode(parts).message.pose_documents == documents
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({}, "either as a PoseSequence document .* it carries neither"),
+        ({"poses": b"{}", "pose_documents": (("a.json", b"{}"),)}, "it carries both"),
+        ({"poses": b"{}", "pose_canvas": (64, 64)}, "sets pose_canvas or pose_fps, which only pose files use"),
+        ({"pose_documents": ()}, "must name 1 to"),
+        ({"pose_documents": (("../a.json", b"{}"),)}, "file names of 1 to 255 characters without control characters"),
+        ({"pose_documents": (("a\nb.json", b"{}"),)}, "without control characters"),
+        ({"pose_documents": (("..", b"{}"),)}, "file names"),
+        ({"pose_documents": (("x" * 256, b"{}"),)}, "file names of 1 to 255"),
+        ({"pose_documents": (("a.json", "text"),)}, "must be bytes"),
+        ({"pose_documents": (b"a.json",)}, "list of \\(file name, bytes\\) pairs"),
+        ({"pose_documents": (("a.json", b"{}"),), "pose_canvas": (0, 10)}, "pose_canvas must be \\[width, height\\]"),
+        ({"pose_documents": (("a.json", b"{}"),), "pose_canvas": (10,)}, "pose_canvas must be"),
+        ({"pose_documents": (("a.json", b"{}"),), "pose_fps": 0}, "pose_fps must be a frame rate above 0"),
+        ({"pose_documents": (("a.json", b"{}"),), "pose_fps": math.nan}, "pose_fps must be a frame rate"),
+    ],
+)
+def test_pose_files_are_checked_before_sending(fields, message):
+    with pytest.raises(ValueError, match=message):
+        codec.encode(Submit("x", b"img", **fields))
+
+
+def test_received_pose_files_are_checked_before_anything_is_decoded():
+    good = codec.encode(Submit("x", b"img", pose_documents=(("a.json", b"{}"), ("b.json", b"[]"))))
+    fields = msgpack.unpackb(good[0])
+
+    def variant(**changes):
+        return [msgpack.packb({**fields, **changes}), *good[1:]]
+
+    assert "names 3 'pose_documents' but declares 2 buffers" in str(refused(variant(pose_documents=["a.json", "b.json", "c.json"])))
+    assert "file names" in str(refused(variant(pose_documents=["a.json", "/etc/passwd"])))
+    assert "file names" in str(refused(variant(pose_documents=["a.json", 5])))
+    assert "names 0" in str(refused(variant(pose_documents=None)))
+    over = MAX_POSE_DOCUMENT_BYTES // 2 + 1
+    assert "together" in str(refused(variant(buffers={"reference_image": [3], "pose_documents": [over, over]}), errors.TOO_LARGE))
+    both = variant(buffers={**fields["buffers"], "poses": [2]})
+    assert "carries both" in str(refused([both[0], good[1], b"{}", *good[2:]]))
+    neither = {**fields, "pose_documents": None, "buffers": {"reference_image": [3]}}
+    assert "carries neither" in str(refused([msgpack.packb(neither), b"img"]))
+    canvas_alone = {**neither, "pose_fps": 25.0, "buffers": {"reference_image": [3], "poses": [2]}}
+    assert "only pose files use" in str(refused([msgpack.packb(canvas_alone), b"img", b"{}"]))

@@ -15,6 +15,8 @@ import pytest
 import skimage.data
 from blender_session import ADDON, free_port
 from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
+from benchmarks.pose_files import coco_keypoints, openpose_frames
+from tpc.pose_sequence import PoseSequence
 
 ASTRONAUT = os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png")
 METARIG_BODY = {5: "upper_arm.L", 6: "upper_arm.R", 7: "forearm.L", 8: "forearm.R", 9: "hand.L", 10: "hand.R",
@@ -154,6 +156,57 @@ def test_a_pose_sequence_file_is_sent_as_it_is(addon, scene, backend, tmp_path):
     assert json.loads((_job_folder(scene) / "poses.json").read_text()) == document
 
 
+def _exported(addon, scene, shot) -> dict:
+    return addon.pose_export.export_armature(
+        scene, shot.rig, addon.pose_sources.mapping_for(scene.tpc, shot.rig), with_silhouettes=False
+    ).document
+
+
+def _animate_frames(scene) -> dict[str, bytes]:
+    bpy.ops.tpc.animate()
+    assert scene.tpc.state == "DONE", scene.tpc.last_error
+    return {name: (_job_folder(scene) / name).read_bytes() for name in _frames_on_disk(scene)}
+
+
+def test_openpose_and_coco_files_are_sent_as_they_are_on_the_scenes_canvas(addon, scene, backend, tmp_path):
+    shot = _prepare(scene, tmp_path, backend.address, frames=6, mesh=False)
+    document = _exported(addon, scene, shot)
+    (tmp_path / "poses.json").write_text(json.dumps(document))
+    poses = PoseSequence.from_json(document)
+    (tmp_path / "openpose").mkdir()
+    for name, data in openpose_frames(poses, "body25", clip="take"):
+        (tmp_path / "openpose" / name).write_bytes(data)
+    name, data = openpose_frames(poses, "openpose_coco18")[3]
+    (tmp_path / "coco18_frame.json").write_bytes(data)
+    (tmp_path / "person_keypoints.json").write_bytes(coco_keypoints(poses))
+    settings = scene.tpc
+    settings.pose_source, settings.pose_file = "FILE", str(tmp_path / "poses.json")
+    expected = _animate_frames(scene)
+
+    settings.pose_file = str(tmp_path / "openpose")  # OpenPose files say nothing of their size: the render size goes along
+    assert _animate_frames(scene) == expected, "the folder must give the frames its converted poses give"
+    assert settings.frames_done == settings.job_total == 6 and len(_strips(scene)[0].elements) == 6
+    sent = _job_folder(scene) / "pose_files"
+    assert sorted(p.name for p in sent.iterdir()) == sorted(p.name for p in (tmp_path / "openpose").iterdir())
+    assert not (_job_folder(scene) / "poses.json").exists()
+
+    settings.pose_file = str(tmp_path / "coco18_frame.json")
+    assert list(_animate_frames(scene).values()) == [expected["frame_000003.png"]]
+    settings.pose_file = str(tmp_path / "person_keypoints.json")
+    assert len(_animate_frames(scene)) == 6 and settings.job_total == 6
+
+
+def test_a_broken_pose_file_fails_with_the_backends_sentence(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
+    path = tmp_path / "odd_keypoints.json"
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1, 2, 0.5, 4, 5, 0.5]}]}))
+    scene.tpc.pose_source, scene.tpc.pose_file = "FILE", str(path)
+    with pytest.raises(RuntimeError, match="The backend stopped job"):
+        bpy.ops.tpc.animate()
+    assert scene.tpc.state == "FAILED" and "odd_keypoints.json, person 0: 2 keypoints match no known layout" in scene.tpc.last_error
+    assert "\n" not in scene.tpc.last_error and _strips(scene) == []
+
+
 def _second_armature(scene, shot):
     scene.tpc.armature = None
     scene.collection.objects.link(bpy.data.objects.new("Other", bpy.data.armatures.new("Other")))
@@ -179,7 +232,8 @@ PROBLEMS = {
     "two armatures": (_second_armature, "The scene has 2 armatures: choose the armature"),
     "unknown rig": (_unknown_rig, "recognises fewer than 4 joints"),
     "missing pose file": (_set(pose_source="FILE", pose_file="/nonexistent/take.bvh"), "does not exist"),
-    "openpose folder": (_set(pose_source="FILE", pose_file=str(Path(__file__).parent)), "tpc pose FOLDER"),
+    "folder without pose files": (_set(pose_source="FILE", pose_file=str(Path(__file__).parent)), "holds no .json pose files"),
+    "not json": (_set(pose_source="FILE", pose_file=__file__), "cannot be read as JSON"),
     "bad address": (_set(backend="localhost:5555"), "not a ZeroMQ address"),
 }
 
