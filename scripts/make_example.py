@@ -40,7 +40,7 @@ def main() -> None:
     height, width = image.shape[:2]
     with mp.solutions.pose.Pose(static_image_mode=True, enable_segmentation=True, model_complexity=1) as pose:
         result = pose.process(image)
-    landmarks = np.array([[p.x * width, p.y * height, p.visibility] for p in result.pose_landmarks.landmark])
+    landmarks = np.array([[p.x * width - 0.5, p.y * height - 0.5, p.visibility] for p in result.pose_landmarks.landmark])
     reference = kp.convert_to_coco17(landmarks, "blazepose33")
     outside = (reference[:, 0] < 0) | (reference[:, 0] >= width) | (reference[:, 1] < 0) | (reference[:, 1] >= height)
     reference[outside, 2] = 0.0

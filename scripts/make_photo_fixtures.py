@@ -26,7 +26,7 @@ def main() -> None:
         height, width = image.shape[:2]
         with mp.solutions.pose.Pose(static_image_mode=True, enable_segmentation=True, model_complexity=1) as pose:
             result = pose.process(image)
-        landmarks = np.array([[p.x * width, p.y * height, p.visibility] for p in result.pose_landmarks.landmark])
+        landmarks = np.array([[p.x * width - 0.5, p.y * height - 0.5, p.visibility] for p in result.pose_landmarks.landmark])
         keypoints = kp.convert_to_coco17(landmarks, "blazepose33")
         outside = (keypoints[:, 0] < 0) | (keypoints[:, 0] >= width) | (keypoints[:, 1] < 0) | (keypoints[:, 1] >= height)
         keypoints[outside, 2] = 0.0

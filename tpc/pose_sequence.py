@@ -1,8 +1,10 @@
 """The PoseSequence JSON format: COCO-17 people per frame, in pixels of a stated canvas.
 
 ``{"format": "coco17", "width": W, "height": H, "fps": f, "frames": [{"people": [{"keypoints":
-[[x, y, confidence] x 17]}]}]}``; origin top-left, confidence 0 = not visible. One image's keypoints
-use the same format with one frame. Everything that reads poses from users goes through
+[[x, y, confidence] x 17]}]}]}``; origin top-left, confidence 0 = not visible. Pixel centres sit at
+integer coordinates (OpenCV's convention: the top-left pixel's centre is (0, 0), the canvas spans
+-0.5 .. W - 0.5), which is what every warp in ``tpc`` assumes. One image's keypoints use the same
+format with one frame. Everything that reads poses from users goes through
 :meth:`PoseSequence.from_json`, which checks the whole document and says in one sentence what is wrong,
 so no NaN or ragged list gets past the door.
 """

@@ -125,7 +125,8 @@ class MediaPipePose:
             self._quiet_calls = 0 if result.pose_landmarks is not None else self._quiet_calls - 1
         if result.pose_landmarks is None:
             return []
-        landmarks = np.array([[p.x * width, p.y * height, p.visibility] for p in result.pose_landmarks.landmark])
+        # MediaPipe's 0..1 span the image's edges; our pixel centres sit at integers (OpenCV's convention).
+        landmarks = np.array([[p.x * width - 0.5, p.y * height - 0.5, p.visibility] for p in result.pose_landmarks.landmark])
         keypoints = kp.convert_to_coco17(landmarks, "blazepose33")
         keypoints[:, 2] = np.clip(keypoints[:, 2], 0.0, 1.0)
         mask = None if result.segmentation_mask is None else np.asarray(result.segmentation_mask, dtype=np.float32)
