@@ -19,12 +19,12 @@ import numpy as np
 
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.image_io import ImageReadError, encode_png, read_image, read_mask, write_atomic
-from tpc.masks import split_between_people
 from tpc.pose_io import parse_pose_documents, read_pose_files
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc.report import CalibrationReport
 
 from .errors import UserError
+from .reference import complete_reference, reference_keypoints
 
 Progress = Callable[[int, int], None]
 
@@ -83,54 +83,29 @@ def load_reference(
 ) -> Reference:
     """The reference image with its people's keypoints and masks: the user's, else found by perception.
 
-    Without a keypoints file, up to ``people`` people are detected in the photo (turned and zoomed
-    in when needed; see tpc_backend.perception); without a mask, the people are segmented. A mask
-    shared by several people is split between them by nearest skeleton. Everything the user gave is
-    checked before perception runs. Raises :class:`UserError` for anything missing, unreadable or of
-    the wrong size, and when no person can be found.
+    Without a keypoints file, up to ``people`` people (at most
+    :data:`~tpc_backend.reference.MAX_REFERENCE_PEOPLE`) are detected in the photo (turned and zoomed
+    in when needed; see tpc_backend.perception); without a mask, the people are segmented (see
+    :func:`tpc_backend.reference.complete_reference`, which the backend uses too). Everything the user
+    gave is checked before perception runs. Raises :class:`UserError` for anything missing,
+    unreadable or of the wrong size, and when no person can be found.
     """
     try:
         image = read_image(image_path, what="reference image")
     except ImageReadError as error:
         raise UserError(str(error), "not_found" if "does not exist" in str(error) else "bad_input") from None
     size = (image.shape[1], image.shape[0])
-    given = None if keypoints_path is None else _reference_keypoints(keypoints_path, size)
+    keypoints = None
+    if keypoints_path is not None:
+        keypoints = reference_keypoints(load_poses(keypoints_path, "reference keypoints"), size, f"reference keypoints file {keypoints_path}")
     mask = None
     if mask_path is not None:
         try:
             mask = read_mask(mask_path, what="reference mask", size=size)
         except ImageReadError as error:
             raise UserError(str(error)) from None
-    if given is None:
-        from .perception import detect_people
-
-        try:
-            found = detect_people(image, max_people=max(1, people))
-        except UserError as error:
-            raise UserError(f"reference image {image_path}: {error}", error.code) from None
-        keypoints = [points for points, _ in found]
-        masks = [person_mask for _, person_mask in found] if mask is None else split_between_people(mask, keypoints)
-    elif mask is None:
-        from .perception import segment_people
-
-        keypoints, masks = given, segment_people(image, given)
-    else:
-        keypoints, masks = given, split_between_people(mask, given)
-    return Reference(image=image, people=list(zip(keypoints, masks)))
-
-
-def _reference_keypoints(path: str | Path, size: tuple[int, int]) -> list[np.ndarray]:
-    poses = load_poses(path, "reference keypoints")
-    if len(poses) != 1:
-        raise UserError(f"reference keypoints file {path} must hold exactly one frame, it has {len(poses)}")
-    if poses.size != size:
-        raise UserError(
-            f"reference keypoints file {path} describes a {poses.width}x{poses.height} image, "
-            f"but the reference image is {size[0]}x{size[1]}"
-        )
-    if not poses.frames[0]:
-        raise UserError(f"reference keypoints file {path} has no people in its frame")
-    return poses.frames[0]
+    found = complete_reference(image, keypoints, mask, people=people, source=f"reference image {image_path}")
+    return Reference(image=image, people=found)
 
 
 def target_mask_paths(directory: str | Path, count: int, size: tuple[int, int]) -> list[Path]:

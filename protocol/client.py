@@ -93,7 +93,8 @@ class JobClient:
 
     # -- requests -------------------------------------------------------------------------------------
     def hello(self) -> dict:
-        """The backend's ``version``, ``engines`` and ``default_engine``; checks the versions match."""
+        """The backend's ``version``, ``engines`` (those jobs can use), ``unavailable`` (engine -> why
+        not) and ``default_engine``; checks the versions match."""
         info = dict(self._call(Hello(client=f"tpc_protocol {PROTOCOL_VERSION}")).result)
         if info.get("version") != PROTOCOL_VERSION:
             raise VersionMismatch(

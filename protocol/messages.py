@@ -189,7 +189,8 @@ class Wire(NamedTuple):
 # -- requests -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hello:
-    """First contact: the reply (DONE) carries the backend's version, engines and default engine."""
+    """First contact: the reply (DONE) carries the backend's version, the engines jobs can use there,
+    the ``unavailable`` ones (name -> the sentence saying why) and the default engine."""
 
     TYPE: ClassVar[str] = "hello"
     WIRE: ClassVar[tuple[Wire, ...]] = (Wire("client", "client", HEADER, _text),)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .calibration import CalibrationConfig, FrameCalibration
+from .calibration import CalibrationConfig, FrameCalibration, PersonFit
 from .drawing import draw_openpose
 
 _THUMB = 220
@@ -33,11 +34,34 @@ class _Sample:
     score: float
 
 
+@dataclass
+class _LaterSample:
+    """A frame the picture may show, calibrated only once that is certain."""
+
+    index: int
+    calibration: Callable[[], FrameCalibration]
+    target_people: list[np.ndarray]
+    score: float
+
+
+def _sample(
+    index: int,
+    frame: FrameCalibration | Callable[[], FrameCalibration],
+    target_people: list[np.ndarray],
+    canvas_size: tuple[int, int],
+    score: float,
+) -> _Sample:
+    calibrated = frame if isinstance(frame, FrameCalibration) else frame()
+    return _Sample(index, *_frame_thumbnails(calibrated, target_people, canvas_size), score)
+
+
 class CalibrationReport:
     """Collects frame calibrations as they are made; writes ``report.json`` and ``report.png``.
 
     Only what the picture needs is kept per sample frame (thumbnails), so memory stays flat over long
-    sequences.
+    sequences. A frame's fits are enough for the JSON and the curves; the images of a full
+    calibration are needed only for the few frames the picture shows, so a caller that has only fits
+    (:meth:`add_fits`) hands over a way to calibrate the frame, used for those frames alone.
     """
 
     def __init__(
@@ -59,20 +83,46 @@ class CalibrationReport:
         last = max(0, num_frames - 1)
         self._wanted = sorted({round(i * last / max(1, samples - 1)) for i in range(samples)})
         self._samples: dict[int, _Sample] = {}
-        self._worst: _Sample | None = None
+        self._worst: _Sample | _LaterSample | None = None
 
     def add(self, frame: FrameCalibration, target_people: list[np.ndarray]) -> None:
         """Record one calibrated frame (frames must arrive in order)."""
-        self.frames.append([fit.to_report() for fit in frame.fits])
-        score = min((f.score for f in frame.fits), default=0.0)
-        is_wanted = frame.index in self._wanted
+        self._add(frame.index, frame.fits, target_people, frame)
+
+    def add_fits(
+        self,
+        index: int,
+        fits: Sequence[PersonFit],
+        target_people: list[np.ndarray],
+        calibration: Callable[[], FrameCalibration],
+    ) -> None:
+        """Record one frame from its fits alone (frames must arrive in order).
+
+        ``calibration()`` gives the frame's full calibration; it is called only for the frames the
+        picture shows (the evenly spaced samples, now, and the worst frame, by :meth:`render`).
+        """
+        self._add(index, fits, target_people, calibration)
+
+    def _add(
+        self,
+        index: int,
+        fits: Sequence[PersonFit],
+        target_people: list[np.ndarray],
+        frame: FrameCalibration | Callable[[], FrameCalibration],
+    ) -> None:
+        self.frames.append([fit.to_report() for fit in fits])
+        score = min((f.score for f in fits), default=0.0)
+        is_wanted = index in self._wanted
         is_worst = self._worst is None or score < self._worst.score
-        if is_wanted or is_worst:
-            sample = _Sample(frame.index, *_frame_thumbnails(frame, target_people, self.canvas_size), score)
+        if is_wanted:
+            self._samples[index] = _sample(index, frame, target_people, self.canvas_size, score)
+        if is_worst:
             if is_wanted:
-                self._samples[frame.index] = sample
-            if is_worst:
-                self._worst = sample
+                self._worst = self._samples[index]
+            elif isinstance(frame, FrameCalibration):  # at hand now: thumbnails cost less than keeping it
+                self._worst = _sample(index, frame, target_people, self.canvas_size, score)
+            else:  # a later frame may score lower still: calibrate this one only if it stays the worst
+                self._worst = _LaterSample(index, frame, target_people, score)
 
     # -- JSON -----------------------------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -100,6 +150,9 @@ class CalibrationReport:
     # -- picture --------------------------------------------------------------------------------------
     def render(self) -> np.ndarray:
         """The report picture as an RGB array."""
+        if isinstance(self._worst, _LaterSample):
+            later = self._worst
+            self._worst = _sample(later.index, later.calibration, later.target_people, self.canvas_size, later.score)
         samples = [self._samples[i] for i in sorted(self._samples)]
         if self._worst is not None and self._worst.index not in self._samples:
             samples.append(self._worst)

@@ -9,6 +9,7 @@ from pathlib import Path
 from tpc.calibration import CalibrationConfig
 
 from ..errors import UserError
+from ..reference import MAX_REFERENCE_PEOPLE, busiest_frame
 from .pose_arguments import add_pose_file_arguments, canvas_of
 from .progress import ProgressBar
 
@@ -28,7 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder (created if needed)")
     parser.add_argument(
         "--reference-keypoints", metavar="KP.json",
-        help="reference keypoints (PoseSequence, one frame; default: found with MediaPipe, as many people as the poses show)",
+        help="reference keypoints (PoseSequence, one frame; default: found with MediaPipe, as many people as the "
+        f"busiest frame of the poses shows, at most {MAX_REFERENCE_PEOPLE})",
     )  # fmt: skip
     parser.add_argument(
         "--reference-mask", metavar="MASK.png",
@@ -54,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     poses, _ = load_target_poses(args.poses, canvas_of(args), args.fps)
     check_poses(poses)
     masks = target_mask_paths(args.target_masks, len(poses), poses.size) if args.target_masks else None
-    most_people = max(len(frame) for frame in poses.frames)
-    reference = load_reference(args.reference, args.reference_keypoints, args.reference_mask, people=most_people)
+    reference = load_reference(args.reference, args.reference_keypoints, args.reference_mask, people=busiest_frame(poses))
     progress = None if args.quiet else ProgressBar("calibrate")
     report = calibrate_to_folder(reference, poses, args.out, masks, config, progress)
     if not args.quiet:

@@ -28,7 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="data folder: journal, inputs, frames, reports (default %(default)s)")
     parser.add_argument("--engine", default="preview", metavar="NAME",
                         help="engine for jobs that name none, loaded at start (default %(default)s)")
-    parser.add_argument("--models", type=Path, metavar="DIR", help="local folder of model weights (diffusion engine)")
+    parser.add_argument("--models", type=Path, metavar="DIR",
+                        help="local folder of model weights for the diffusion engine (its models.json and configs are "
+                        "checked at start; without it the backend serves preview only)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="jobs rendered at once (default %(default)s)")
     parser.add_argument("--secret-key", type=Path, metavar="FILE", help="CURVE: this server's .key_secret file")
     parser.add_argument("--allow", type=Path, metavar="DIR", help="CURVE: folder of the allowed clients' public .key files")

@@ -183,7 +183,8 @@ def submit_to_folder(
     total = received = 0
     report = None
     for event in events:
-        if isinstance(event, Accepted):
+        if isinstance(event, Accepted):  # only now is OUT this job's folder: a refused job leaves it as it was
+            _write(out / MARKER, f"{job_id}\n".encode())
             total = event.total_frames
             if bar and start:
                 bar(start, total)
@@ -202,7 +203,7 @@ def submit_to_folder(
 
 
 def _prepare_output(out: Path, job_id: str, fresh: bool) -> int:
-    """Make ``out`` this job's folder and return the first frame it lacks (0 when ``fresh``)."""
+    """Check that ``out`` can be this job's folder and return the first frame it lacks (0 when ``fresh``)."""
     marker = out / MARKER
     if marker.is_file():
         owner = marker.read_text(encoding="utf-8").strip()
@@ -212,7 +213,6 @@ def _prepare_output(out: Path, job_id: str, fresh: bool) -> int:
             )
     elif (out / FRAME_NAME.format(0)).exists() and not fresh:
         raise UserError(f"{out} already holds frames that tpc submit did not write; pass an empty or new --out folder")
-    _write(marker, f"{job_id}\n".encode())
     if fresh:
         return 0
     start = 0

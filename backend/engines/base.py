@@ -23,7 +23,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from tpc.calibration import CalibrationConfig, Calibrator, FrameCalibration
+from tpc.calibration import CalibrationConfig, Calibrator, FrameCalibration, PersonFit
 from tpc.pose_sequence import PoseSequence
 from tpc.propagation import DEFAULT_GROUPS
 
@@ -60,6 +60,7 @@ class PreparedJob:
     _calibrator: Calibrator | None = field(default=None, init=False, repr=False)
     _assignments: list[list[int]] | None = field(default=None, init=False, repr=False)
     _last: FrameCalibration | None = field(default=None, init=False, repr=False)
+    _fits: dict[int, list[PersonFit]] = field(default_factory=dict, init=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -85,11 +86,24 @@ class PreparedJob:
         """
         if self._last is not None and self._last.index == index:
             return self._last
+        self._last = self.calibrator.calibrate(self.poses.frames[index], self._reference_for(index), self._target_mask(index), index)
+        self._fits[index] = self._last.fits
+        return self._last
+
+    def fits(self, index: int) -> list[PersonFit]:
+        """The fits of frame ``index`` without its images: what a frame calibrated earlier found, or a
+        search without warping. The service's report needs every frame's fits but only a few images."""
+        if index not in self._fits:
+            self._fits[index] = self.calibrator.fit(self.poses.frames[index], self._reference_for(index), self._target_mask(index))
+        return self._fits[index]
+
+    def _reference_for(self, index: int) -> list[int]:
         if self._assignments is None:
             self._assignments = self.calibrator.assignments(self.poses.frames)
-        mask = self.target_masks[index] if self.target_masks is not None else None
-        self._last = self.calibrator.calibrate(self.poses.frames[index], self._assignments[index], mask, index)
-        return self._last
+        return self._assignments[index]
+
+    def _target_mask(self, index: int) -> np.ndarray | None:
+        return self.target_masks[index] if self.target_masks is not None else None
 
 
 class Engine(ABC):

@@ -10,17 +10,16 @@ Layout::
 
 A job id reaches a path only after matching the protocol's job-id pattern (letters, digits, '_',
 '.', '-', not starting with '.'), so no request can name a file outside its job's folder. Every file
-is written to a temporary name, flushed to disk and renamed, so a crash leaves either the old file
-or the whole new one, never half of it.
+is written durably (``tpc.image_io.write_atomic(..., durable=True)``: a temporary name, flushed to
+disk, renamed), so a crash leaves either the old file or the whole new one, never half of it.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import uuid
 from pathlib import Path
 
+from tpc.image_io import write_atomic
 from tpc_protocol.messages import check_job_id
 
 from ..errors import UserError
@@ -32,34 +31,6 @@ def default_data_folder() -> Path:
     """$XDG_DATA_HOME/tpc-animate/backend (~/.local/share/tpc-animate/backend when unset)."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "tpc-animate" / "backend"
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically and durably (temporary file, fsync, rename, fsync folder)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on Windows; the rename is already atomic there
-        return
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 class DataFolder:
@@ -111,15 +82,15 @@ class JobFolder:
         return self.frames / FRAME_NAME.format(index)
 
     def write_frame(self, index: int, png: bytes) -> None:
-        write_durably(self.frame_path(index), png)
+        write_atomic(self.frame_path(index), png, durable=True)
 
     def read_frame(self, index: int) -> bytes:
         with open(os.path.join(self._frames, FRAME_NAME.format(index)), "rb") as file:
             return file.read()
 
     def write_report(self, report_json: bytes, report_png: bytes) -> None:
-        write_durably(self.report_png, report_png)
-        write_durably(self.report_json, report_json)
+        write_atomic(self.report_png, report_png, durable=True)
+        write_atomic(self.report_json, report_json, durable=True)
 
     def read_report(self) -> tuple[bytes, bytes]:
         return self.report_json.read_bytes(), self.report_png.read_bytes()

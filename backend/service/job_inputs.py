@@ -20,18 +20,16 @@ from typing import Callable
 import msgpack
 import numpy as np
 
-from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png
-from tpc.masks import split_between_people
+from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png, write_atomic
 from tpc.pose_io import parse_pose_documents
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc_protocol.messages import Submit
 
 from ..engines.base import PreparedJob, RenderSettings
 from ..errors import UserError
+from ..reference import busiest_frame, complete_reference, reference_keypoints
 from . import MAX_IMAGE_PIXELS
-from .data_folder import JobFolder, write_durably
-
-MAX_REFERENCE_PEOPLE = 8  # people looked for in a reference photo when the client sent none
+from .data_folder import JobFolder
 
 _INPUTS = "inputs.msgpack"  # the job's inputs as received (bytes by field name)
 _PERCEIVED = "perceived_people.msgpack"  # what perception added to the client's reference
@@ -84,7 +82,7 @@ class JobInputs:
     def write(self, folder: JobFolder) -> None:
         """Store the inputs as received, in one file: one fsync before the job is journaled."""
         document = {f.name: getattr(self, f.name) for f in fields(self)}
-        write_durably(folder.inputs / _INPUTS, msgpack.packb(document, use_bin_type=True))
+        write_atomic(folder.inputs / _INPUTS, msgpack.packb(document, use_bin_type=True), durable=True)
 
     @classmethod
     def read(cls, folder: JobFolder) -> "JobInputs":
@@ -174,17 +172,7 @@ def _given_reference(inputs: JobInputs, image: np.ndarray) -> tuple[list[np.ndar
     size = (image.shape[1], image.shape[0])
     people = mask = None
     if inputs.reference_keypoints is not None:
-        keypoints = read_poses(inputs.reference_keypoints, "the reference keypoints")
-        if len(keypoints) != 1:
-            raise UserError(f"the reference keypoints must hold exactly one frame, they hold {len(keypoints)}")
-        if keypoints.size != size:
-            raise UserError(
-                f"the reference keypoints describe a {keypoints.width}x{keypoints.height} image, "
-                f"but the reference image is {size[0]}x{size[1]}"
-            )
-        people = keypoints.frames[0]
-        if not people:
-            raise UserError("the reference keypoints have no people in their frame")
+        people = reference_keypoints(read_poses(inputs.reference_keypoints, "the reference keypoints"), size, "the reference keypoints")
     if inputs.reference_mask is not None:
         mask = _mask(inputs.reference_mask, "the reference mask", size)
     return people, mask
@@ -221,34 +209,20 @@ def _reference_people(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Keypoints and mask of each reference person: what the client sent, completed by perception.
 
-    A mask shared by several people is split between them by nearest skeleton. What perception adds
-    is stored beside the inputs (exactly: float64 keypoints, lossless masks) and read back from there,
-    so every run of the job, resumed or not, uses the same reference.
+    What perception adds is stored beside the inputs (exactly: float64 keypoints, lossless masks) and
+    read back from there, so every run of the job, resumed or not, uses the same reference.
     """
     keypoints, mask = _given_reference(inputs, image)
     if keypoints is not None and mask is not None:
-        return list(zip(keypoints, split_between_people(mask, keypoints)))
+        return complete_reference(image, keypoints, mask, people=busiest_frame(poses), source="the reference image")
     stored = folder.inputs / _PERCEIVED
     if not stored.exists():
-        try:
-            from ..perception import detect_people, segment_people
-        except ImportError as error:
-            raise UserError(
-                f"reference keypoints and a reference mask are required: person detection cannot load here ({error})",
-                "missing_input",
-            ) from None
-        if keypoints is None:
-            most = max((len(people) for people in poses.frames), default=1)
-            found = detect_people(image, max_people=max(1, min(MAX_REFERENCE_PEOPLE, most)))
-            keypoints = [points for points, _ in found]
-            masks = [person for _, person in found] if mask is None else split_between_people(mask, keypoints)
-        else:
-            masks = segment_people(image, keypoints)
+        people = complete_reference(image, keypoints, mask, people=busiest_frame(poses), source="the reference image")
         document = {
-            "keypoints": [np.asarray(points, np.float64).ravel().tolist() for points in keypoints],
-            "masks": [encode_png(person) for person in masks],
+            "keypoints": [np.asarray(points, np.float64).ravel().tolist() for points, _ in people],
+            "masks": [encode_png(person) for _, person in people],
         }
-        write_durably(stored, msgpack.packb(document, use_bin_type=True))
+        write_atomic(stored, msgpack.packb(document, use_bin_type=True), durable=True)
     document = msgpack.unpackb(stored.read_bytes(), raw=False)
     size = (image.shape[1], image.shape[0])
     return [

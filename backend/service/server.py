@@ -180,11 +180,11 @@ class BackendService:
         if not 1 <= options.workers <= 64:
             raise UserError(f"--workers must be between 1 and 64, got {options.workers}")
         curve = load_curve(options.secret_key, options.allow, options.bind)
+        self._engines = EngineRegistry(options.engine_options)  # checks each engine's options (--models)
         self._data = DataFolder(options.data)
         self._data.lock()
         self._journal = Journal(self._data.journal_path)
-        self._engines = EngineRegistry(options.engine_options)
-        self._engines.get(options.engine)  # load (and check) the default engine before taking jobs
+        self._engines.get(options.engine)  # load the default engine before taking jobs
         self._scheduler = Scheduler(self._journal)
         self._frames = FrameCache()
         context = zmq.Context()
@@ -333,7 +333,8 @@ class BackendService:
         info = {
             "version": PROTOCOL_VERSION,
             "server": f"tpc-backend {__version__}",
-            "engines": self._engines.names(),
+            "engines": self._engines.names(),  # those a job can use here
+            "unavailable": self._engines.unavailable(),  # the others: engine name -> why, and what to do
             "default_engine": self.options.engine,
         }
         self._send(identity, req, Done(None, info))

@@ -3,9 +3,10 @@
 For each job it prepares the inputs, picks up where the journal says the job stopped, and hands the
 rest to the engine. Every frame the engine emits is encoded, written durably, journaled and only
 then announced to the ROUTER loop, so a frame a client has seen is never lost, and a crash at any
-point resumes at the first frame that is not on disk. The calibration report is built alongside;
-on resume the earlier frames' calibration is computed again (milliseconds per frame) so the report
-is always complete and identical to an uninterrupted run's.
+point resumes at the first frame that is not on disk. The calibration report is built alongside
+from each frame's fits (those the engine's calibration found, or a search without warping), with
+full calibrations only for the few frames its picture shows; on resume the earlier frames' fits are
+found again, so the report is always complete and identical to an uninterrupted run's.
 
 This narrow boundary (job id in; frame files, journal rows and events out) is what a remote worker
 will implement when rendering scales out to other machines.
@@ -18,6 +19,7 @@ import logging
 import math
 import threading
 import time
+from functools import partial
 
 import numpy as np
 import zmq
@@ -27,7 +29,7 @@ from tpc.report import CalibrationReport
 from tpc_protocol.errors import INTERNAL
 from tpc_protocol.limits import MAX_TEXT_CHARS
 
-from ..engines.base import RenderSettings
+from ..engines.base import PreparedJob, RenderSettings
 from ..engines.registry import EngineRegistry
 from ..errors import UserError
 from .data_folder import DataFolder
@@ -101,7 +103,7 @@ class Worker(threading.Thread):
         for index in range(start):  # the report entries of frames finished before an interruption
             if handle.cancelled():
                 return
-            report.add(job.calibration(index), job.poses.frames[index])
+            add_to_report(report, job, index)
         if start:
             log.info("job %s resumes at frame %d of %d", job_id, start, total)
         expected = start
@@ -118,7 +120,7 @@ class Worker(threading.Thread):
             self._journal.add_frame(job_id, index, len(png))
             self._frames.put(job_id, index, png)
             events.frame(job_id, index)
-            report.add(job.calibration(index), job.poses.frames[index])
+            add_to_report(report, job, index)
             expected += 1
 
         engine.render(job, start, emit, handle.cancelled, progress)
@@ -133,6 +135,12 @@ class Worker(threading.Thread):
         if self._journal.set_state(job_id, DONE, only_from=(RUNNING,)):
             log.info("job %s done: %d frames", job_id, total)
         progress(1.0, "done", force=True)
+
+
+def add_to_report(report: CalibrationReport, job: PreparedJob, index: int) -> None:
+    """Frame ``index``'s report entry: its fits (kept from the engine's calibration, or found without
+    warping), and a full calibration only if the report's picture shows the frame."""
+    report.add_fits(index, job.fits(index), job.poses.frames[index], partial(job.calibration, index))
 
 
 class _ProgressSender:

@@ -94,6 +94,16 @@ def test_user_errors_are_one_sentence(shared_backend, files, tmp_path):
     assert "tpc submit did not write" in one_error_line(tpc(*submit_args(shared_backend, files, tmp_path / "foreign")))
 
 
+def test_a_job_for_an_engine_the_backend_cannot_run_is_refused_and_leaves_the_folder_free(shared_backend, files, tmp_path):
+    out = tmp_path / "out"
+    refused = one_error_line(tpc(*submit_args(shared_backend, files, out, "--engine", "diffusion")))
+    assert refused == "tpc: error: the diffusion engine needs a models folder: start the backend with `tpc-backend serve --models DIR`"
+    assert not (out / ".tpc-job").exists()
+    corrected = tpc(*submit_args(shared_backend, files, out, "--quiet"))  # the same folder, the default engine
+    assert corrected.returncode == 0, corrected.stderr
+    assert len(list(out.glob("0*.png"))) == 5
+
+
 def test_curve_from_the_command_line(tmp_path, files):
     keys = tmp_path / "keys"
     for name in ("server", "farm-client"):

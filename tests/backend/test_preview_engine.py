@@ -60,3 +60,16 @@ def test_engines_load_once_and_unknown_ones_are_named():
         registry.get("nope")
     with pytest.raises(UserError, match="needs a models folder"):
         registry.get("diffusion")
+
+
+def test_the_fits_of_calibrated_frames_are_kept_and_the_others_found_without_warping(prepared):
+    """What the worker's report reads: after the diffusion engine's order (every frame calibrated
+    before the first is emitted) the fits are those calibrations' own, and without them a search finds
+    the same ones."""
+    job = prepared()
+    calibrated = [job.calibration(index) for index in range(len(job))]
+    assert all(job.fits(index) is calibration.fits for index, calibration in enumerate(calibrated))
+    searched = prepared(tpc=False)
+    assert [[fit.to_report() for fit in searched.fits(index)] for index in range(len(job))] == [
+        [fit.to_report() for fit in calibration.fits] for calibration in calibrated
+    ]

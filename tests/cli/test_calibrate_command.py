@@ -105,7 +105,7 @@ def test_user_errors_are_one_sentence_and_exit_2(inputs, tmp_path, astronaut):
             "none of the 3 frames .* has a person",
         ),
         "mask size": (["--reference-mask", str(tmp_path / "small.png")], "must be 512x512"),
-        "keypoint canvas": (["--reference", str(tmp_path / "small.png")], "describes a 512x512 image"),
+        "keypoint canvas": (["--reference", str(tmp_path / "small.png")], "must describe the 100x100 reference image, not a 512x512 one"),
         "missing target masks": (["--target-masks", str(tmp_path / "none")], "target mask folder .* does not exist"),
     }
     for name, (override, message) in cases.items():

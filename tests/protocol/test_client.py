@@ -169,6 +169,12 @@ def test_heartbeats_acknowledge_received_frames(peer):
     frames = [Frames("j", i, (b"x",)) for i in range(total)]
     server = peer([Accepted("j", total), *frames, Done("j")])
     with JobClient(server.address, timeout=5) as client:
-        list(client.attach("j", start_frame=0))
+        for event in client.attach("j", start_frame=0):
+            if isinstance(event, Frame) and event.index == 2 * ACK_EVERY - 1:
+                # The client closes its socket without lingering once the job is done, so wait, while
+                # the stream is still open, for the acknowledgements to reach the peer.
+                deadline = time.monotonic() + 5
+                while sum(isinstance(m, Heartbeat) for m in server.received) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.01)
     acks = [m.ack for m in server.received if isinstance(m, Heartbeat)]
     assert acks[:2] == [ACK_EVERY, 2 * ACK_EVERY] and acks == sorted(acks) and all(m.job_id == "j" for m in server.received if isinstance(m, Heartbeat))
