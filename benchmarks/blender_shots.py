@@ -92,13 +92,14 @@ def add_body_mesh(rig: bpy.types.Object) -> bpy.types.Object:
 
 
 def expected_pixels(scene: bpy.types.Scene, camera: bpy.types.Object, points) -> np.ndarray:
-    """Render pixels of world points through bpy_extras' world_to_camera_view (the reference)."""
-    width = int(scene.render.resolution_x * scene.render.resolution_percentage / 100)
-    height = int(scene.render.resolution_y * scene.render.resolution_percentage / 100)
+    """(x, y, depth) of world points through bpy_extras' world_to_camera_view (the reference), in render
+    pixels of the project's convention: pixel centres at whole numbers, the render spanning -0.5 .. W - 0.5."""
+    width = scene.render.resolution_x * scene.render.resolution_percentage // 100  # as Blender sizes renders
+    height = scene.render.resolution_y * scene.render.resolution_percentage // 100
     rows = []
     for point in points:
-        ndc = world_to_camera_view(scene, camera, Vector(point))
-        rows.append((ndc.x * width, (1.0 - ndc.y) * height, ndc.z))
+        ndc = world_to_camera_view(scene, camera, Vector(point))  # 0..1 across the render's outer edges
+        rows.append((ndc.x * width - 0.5, (1.0 - ndc.y) * height - 0.5, ndc.z))
     return np.array(rows)
 
 

@@ -1,5 +1,9 @@
 """Projecting world points into render pixels the way Blender's camera sees them.
 
+Pixels follow the project's convention (OpenCV's, and the PoseSequence format's): (x, y) = (c, r)
+is the centre of pixel column c, row r, origin top-left, so the render spans -0.5 .. W - 0.5. A
+point that Blender draws in the middle of the top-left pixel is (0, 0), not (0.5, 0.5).
+
 ``bpy_extras.object_utils.world_to_camera_view`` is the reference (it handles lens shift, sensor
 fit, pixel aspect and orthographic cameras through ``Camera.view_frame``), but it takes one point at
 a time, and a mesh silhouette needs thousands per frame. :class:`CameraView` is the same computation
@@ -13,14 +17,18 @@ import numpy as np
 
 
 def render_size(scene: bpy.types.Scene) -> tuple[int, int]:
-    """Width and height in pixels of what a render of this scene would produce."""
+    """Width and height in pixels of what a render of this scene would produce.
+
+    Blender scales in whole numbers (``resolution * percentage // 100``); scaling by the float
+    ``percentage / 100`` comes out a pixel short where that product rounds down (720 at 70 %: 503, not 504).
+    """
     render = scene.render
-    scale = render.resolution_percentage / 100.0
-    return max(1, int(render.resolution_x * scale)), max(1, int(render.resolution_y * scale))
+    percentage = render.resolution_percentage
+    return max(1, render.resolution_x * percentage // 100), max(1, render.resolution_y * percentage // 100)
 
 
 class CameraView:
-    """The scene camera at the current frame: world points -> (x, y) pixels (origin top-left), depth."""
+    """The scene camera at the current frame: world points -> (x, y) pixels (centres at whole numbers), depth."""
 
     def __init__(self, scene: bpy.types.Scene, camera: bpy.types.Object) -> None:
         self.width, self.height = render_size(scene)
@@ -35,7 +43,7 @@ class CameraView:
         self._min_y, self._max_y = bottom_right[1], top_right[1]
 
     def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, 3) world points -> (n, 2) pixels and (n,) depths; depth <= 0 is behind the camera."""
+        """(n, 3) world points -> (n, 2) pixels (see the module docstring) and (n,) depths; depth <= 0 is behind the camera."""
         points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         local = points @ self._world_to_camera[:3, :3].T + self._world_to_camera[:3, 3]
         depth = -local[:, 2]
@@ -52,7 +60,8 @@ class CameraView:
             plane_y = np.where(depth != 0, plane_y, centre_y)
         ndc_x = (plane_x - self._min_x) / (self._max_x - self._min_x)
         ndc_y = (plane_y - self._min_y) / (self._max_y - self._min_y)
-        pixels = np.stack([ndc_x * self.width, (1.0 - ndc_y) * self.height], axis=1)
+        # ndc 0..1 spans the render's outer edges; pixel centres sit half a pixel inside them.
+        pixels = np.stack([ndc_x * self.width - 0.5, (1.0 - ndc_y) * self.height - 0.5], axis=1)
         return pixels, depth
 
     def directions_to_camera(self, points: np.ndarray) -> np.ndarray:

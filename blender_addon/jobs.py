@@ -9,9 +9,16 @@ background (a render farm wants ``bpy.ops.tpc.animate()`` to return when the fra
 :func:`process_events` is that timer callback; a background script that started a job without
 waiting (``bpy.ops.tpc.animate(wait=False)``) calls it itself, since background Blender runs no timers.
 
-Cancel asks the backend to stop (from a short-lived thread, so the UI does not wait on the network)
-and then closes the stream; detaching (opening another file, disabling the add-on) only closes the
-stream, and the backend keeps working for a later re-attach.
+Cancel asks the backend to stop and then closes the stream; detaching (opening another file,
+disabling the add-on) only closes the stream, and the backend keeps working for a later re-attach.
+A cancel is only sent for a job the backend holds: one that overtook its own Submit would find no
+job there (UNKNOWN_JOB), and the job would then run with nobody following it. So the worker thread
+owns the order: pressed before the job is sent, Cancel stops the worker and nothing is sent; pressed
+while the Submit is on its way, the worker sends the cancel as soon as the backend accepts the job;
+pressed later -- or for a job re-attached to, which the backend holds from the start -- a short-lived
+thread sends it at once (the UI never waits on the network). Either way the job ends only once the
+backend has answered the cancel (ending closes the connection, which would stop a cancel on its way),
+and until then the panel says "Cancelling".
 """
 
 from __future__ import annotations
@@ -25,17 +32,21 @@ from pathlib import Path
 
 import bpy
 import numpy as np
+import zmq
 
 from . import vse_strip
 from .job_files import POSE_FILES_FOLDER, POSES_FILE, REPORT_JSON, REPORT_PNG, frame_name, write_atomic
 from .png import encode_mask_png
 from .silhouette import rasterize_triangles
 from .vendor.tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
-from .vendor.tpc_protocol.errors import CANCELLED, UNKNOWN_JOB
+from .vendor.tpc_protocol.errors import CANCELLED
 from .vendor.tpc_protocol.messages import Accepted, Frame, Progress, Report
 
 TIMER_INTERVAL = 0.2  # seconds between UI updates while a job runs
 REDRAW_AREAS = {"VIEW_3D", "SEQUENCE_EDITOR"}
+
+# Where a job stands with the backend, which decides what Cancel does (see the module docstring).
+PREPARING, SENT, ACCEPTED = "preparing", "sent", "accepted"
 
 
 @dataclass
@@ -109,24 +120,47 @@ class Job:
     finished: bool = False
     saved: int = 0  # frames on disk from frame 0 on, as the main thread knows them (the client delivers in order)
     _client: JobClient | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # guards _stage and _cancelled together
+    _stage: str = PREPARING
     _cancelled: bool = False
     _detached: bool = False
     _cancel_problem: str = ""
     _written: int = 0  # frames the worker wrote (the main thread learns of them through events)
     _thread: threading.Thread | None = None
+    _cancel_thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        if self.submission is None:
+            self._stage = ACCEPTED  # a job to attach to is the backend's already: a cancel can go at once
 
     # -- main thread ------------------------------------------------------------------------------------
-    def start(self) -> None:
+    def connect(self) -> None:
+        """Make the job's client; raises ValueError for settings it refuses, before anything has started."""
         self._client = self.connection.client()
+
+    def start(self) -> None:
         self._thread = threading.Thread(target=self._follow, name=f"tpc-job-{self.job_id}", daemon=True)
         self._thread.start()
 
     def cancel(self) -> None:
         """Ask the backend to stop; the frames already made stay (on the backend and here)."""
-        if self._cancelled or self.finished:
-            return
-        self._cancelled = True
-        threading.Thread(target=self._send_cancel, name=f"tpc-cancel-{self.job_id}", daemon=True).start()
+        with self._lock:
+            if self._cancelled or self.finished:
+                return
+            self._cancelled = True
+            if self._stage == ACCEPTED:  # set with _cancelled, so the worker never sees one without the other
+                self._cancel_thread = threading.Thread(target=self._send_cancel, name=f"tpc-cancel-{self.job_id}", daemon=True)
+                self._cancel_thread.start()
+                return
+            stage = self._stage
+        if stage == PREPARING:
+            self._client.close()  # ends a wait for the backend's hello at once; the job is never sent
+        # SENT: the worker sends the cancel once the backend has accepted the job.
+
+    @property
+    def cancelling(self) -> bool:
+        """Cancel was pressed and the job has not ended yet (the panel says so until it does)."""
+        return self._cancelled and not self.finished
 
     def detach(self) -> None:
         """Stop following; the backend keeps working and Re-attach collects the rest later."""
@@ -140,13 +174,37 @@ class Job:
 
     # -- worker thread ----------------------------------------------------------------------------------
     def _send_cancel(self) -> None:
+        """Cancel the job the backend holds, then stop following it (a worker's stream ends quietly)."""
         try:
             self._client.cancel(self.job_id)
-        except ProtocolError as error:
-            if not (isinstance(error, JobFailed) and error.code == UNKNOWN_JOB):  # unknown: stopped before it was sent
-                self._cancel_problem = f"The backend did not confirm the cancel ({error}); it may still finish the job."
+        except (ProtocolError, zmq.ZMQError) as error:
+            self._cancel_problem = f"The backend did not confirm the cancel ({error}); it may still finish the job."
         finally:
             self._client.close()
+
+    def _wait_for_cancel(self) -> None:
+        """Let a cancel on its way finish before the job ends: the worker's last act, closing the
+        client, would stop it, and its outcome is part of how the job ended."""
+        with self._lock:
+            thread = self._cancel_thread
+        if thread is not None:
+            thread.join()  # bounded: the request gives up after the connection's timeout
+
+    def _sending(self) -> None:
+        """The request is about to go out: a cancel pressed before now means it never does."""
+        with self._lock:
+            if self._cancelled:
+                raise _Stopped
+            if self._stage == PREPARING:
+                self._stage = SENT
+
+    def _accepted(self) -> None:
+        """The backend holds the job: a cancel pressed while the Submit was on its way goes out now."""
+        with self._lock:
+            waiting = self._cancelled and self._stage == SENT
+            self._stage = ACCEPTED
+        if waiting:
+            self._send_cancel()
 
     def _follow(self) -> None:
         client = self._client
@@ -171,30 +229,46 @@ class Job:
                     return
             else:
                 stream = client.attach(self.job_id, start_frame=self.start_frame)
+            self._sending()
             for event in stream:
                 self._save(event)
-            self._finish(self._ended_state())
+                if isinstance(event, Accepted):
+                    self._accepted()
+            self._finish_stopped()
         except _Stopped:
-            self._finish(self._ended_state())
+            self._finish_stopped()
         except JobFailed as error:
             if error.code == CANCELLED or self._cancelled:
+                self._wait_for_cancel()
                 self._finish("CANCELLED", self._cancel_problem)
             else:
                 self._finish("FAILED", f"The backend stopped job {self.job_id}: {str(error).rstrip('.')}. {self._kept()}")
         except VersionMismatch as error:
             self._finish("FAILED", f"{_sentence(error)} Install the same TPC Animate release in Blender and on the backend.")
         except BackendUnreachable as error:
+            if self._cancelled and self._stage == SENT:
+                self._cancel_problem = (
+                    f"The backend stopped answering before it accepted job {self.job_id}, so the cancel could not be "
+                    "sent; if the job reached it, it runs on: press Re-attach, then Cancel."
+                )
             if self._cancelled or self._detached:
-                self._finish(self._ended_state())
+                self._finish_stopped()
             else:
                 self._finish("FAILED", f"{_sentence(error)} Then press {'Animate' if self.submission else 'Re-attach'}. {self._kept()}")
         except OSError as error:
             self._finish("FAILED", self._disk_problem(error))
         except ProtocolError as error:
             if self._cancelled or self._detached:
-                self._finish(self._ended_state())
+                self._finish_stopped()
             else:
                 self._finish("FAILED", f"The connection to the backend broke: {str(error).rstrip('.')}. Press Re-attach to continue. {self._kept()}")
+        except zmq.ZMQError as error:  # ZeroMQ refused a socket setting, e.g. a CURVE key that is not Z85
+            self._finish(
+                "FAILED",
+                f"ZeroMQ cannot open a connection to the backend at {self.connection.address} ({error.strerror or error}): "
+                "check the address and, for a backend on another machine, the keys in Edit > Preferences > Add-ons > "
+                f"TPC Animate. {self._kept()}",
+            )
         except Exception as error:  # a bug: say so in the panel rather than die silently in a thread
             self._finish("FAILED", f"Unexpected error in TPC Animate ({error!r}); please report it. {self._kept()}")
             raise
@@ -242,13 +316,15 @@ class Job:
         for name, data in self.submission.pose_documents:
             write_atomic(folder / name, data)
 
-    def _ended_state(self) -> str:
-        """The state of a stream that ended without an error: done, or stopped by us."""
+    def _finish_stopped(self) -> None:
+        """A stream that ended without an error: done, or stopped by us."""
         if self._cancelled:
-            return "CANCELLED"
-        if self._detached:
-            return "DETACHED"
-        return "DONE"
+            self._wait_for_cancel()
+            self._finish("CANCELLED", self._cancel_problem)
+        elif self._detached:
+            self._finish("DETACHED")
+        else:
+            self._finish("DONE")
 
     def _finish(self, state: str, message: str = "") -> None:
         self.events.put(_Finished(state, message.strip()))
@@ -285,6 +361,7 @@ def launch(scene: bpy.types.Scene, job: Job, *, wait: bool) -> Job:
     """Start following ``job`` for ``scene``; with ``wait``, return only once it has finished."""
     if active_job(scene) is not None:
         raise RuntimeError("a job is already running in this scene")
+    job.connect()  # the one step that can refuse the job's settings: before the scene shows it running
     _jobs[job.scene_key] = job
     settings = scene.tpc
     settings.job_id, settings.job_folder, settings.job_backend = job.job_id, job.folder, job.connection.address
@@ -333,9 +410,10 @@ def _apply(job: Job, event) -> None:
     settings = scene.tpc
     if isinstance(event, _Accepted):
         settings.job_total = event.total
-        settings.status = "Accepted"
+        settings.status = "Cancelling" if job.cancelling else "Accepted"
     elif isinstance(event, _Progress):
-        settings.progress, settings.status = event.fraction, event.message
+        settings.progress = event.fraction
+        settings.status = "Cancelling" if job.cancelling else event.message
     elif isinstance(event, _FrameSaved):
         job.saved = event.index + 1
         _show_frames(scene, job)

@@ -7,10 +7,13 @@ in background mode (``blender -b``, a render farm) it waits for the last frame, 
 from ``bpy.ops`` (so ``--python-exit-code 1`` makes the farm see it).
 """
 
+import struct
 from pathlib import Path
 
 import bpy
+import zmq
 from bpy.props import BoolProperty
+from zmq.utils import z85
 
 from . import jobs, pose_sources, preferences, vse_strip
 from .backend_address import AddressError, check_address, is_loopback
@@ -23,6 +26,9 @@ class InputError(Exception):
     """Something in the panel that must change before a job can start."""
 
 
+_PREFERENCES = "Edit > Preferences > Add-ons > TPC Animate"
+
+
 def _connection(context: bpy.types.Context, address: str, timeout: float) -> jobs.Connection:
     address = check_address(address, online_access=bpy.app.online_access)
     if is_loopback(address):
@@ -31,9 +37,26 @@ def _connection(context: bpy.types.Context, address: str, timeout: float) -> job
     if server_key is None or client_keys is None:
         raise InputError(
             f"The backend at {address} is on another machine, so the connection must be encrypted: enter the "
-            "backend's public key and generate your key pair in Edit > Preferences > Add-ons > TPC Animate."
+            f"backend's public key and generate your key pair in {_PREFERENCES}."
         )
-    return jobs.Connection(address, timeout, server_key, client_keys)
+    regenerate = "press Generate Key Pair there and add the new public key to the backend's allow folder"
+    server_key = _curve_key(server_key, "The Backend Public Key", "paste the public-key value of the backend's server.key again")
+    public, secret = (_curve_key(key, what, regenerate) for key, what in zip(client_keys, ("Your Public Key", "Your Secret Key")))
+    if zmq.curve_public(secret.encode()).decode() != public:
+        raise InputError(f"Your Public Key in {_PREFERENCES} does not belong to Your Secret Key: {regenerate}.")
+    return jobs.Connection(address, timeout, server_key, (public, secret))
+
+
+def _curve_key(text: str, what: str, remedy: str) -> str:
+    """A CURVE key as ZeroMQ takes it (40 characters of Z85 text, 32 bytes), or InputError with a sentence."""
+    key = text.strip()
+    if len(key) != 40:
+        raise InputError(f"{what} in {_PREFERENCES} is not a CURVE key (it has {len(key)} characters, a key has 40): {remedy}.")
+    try:
+        z85.decode(key)  # 40 characters decode to the key's 32 bytes
+    except (ValueError, KeyError, struct.error):  # not ASCII, outside Z85's alphabet, or past its range
+        raise InputError(f"{what} in {_PREFERENCES} is not a CURVE key (it is not Z85 text): {remedy}.") from None
+    return key
 
 
 def _reference_bytes(settings) -> bytes:

@@ -1,12 +1,13 @@
 """An animated armature, seen through the scene camera, as a COCO-17 PoseSequence (and silhouettes).
 
 For every frame of the range the scene is evaluated, the mapped bone ends of the evaluated rig are
-projected into render pixels, and -- when the rig deforms meshes -- so are the evaluated meshes'
-triangles. This is what a render of the shot would show, which is what the backend needs to
-calibrate against. Only reading Blender data has to happen here, on the main thread; filling the
-triangles into masks is plain numpy, which the job's worker thread does (:mod:`.silhouette`). Face points the rig has no bones for are placed from
-the head bone with human proportions (those of Rigify's metarig) and sent with lower confidence;
-a point behind the camera or outside the frame is sent with confidence 0, as COCO marks it.
+projected into render pixels (pixel centres at whole numbers, see :mod:`.camera_view`), and -- when
+the rig deforms meshes -- so are the evaluated meshes' triangles. This is what a render of the shot
+would show, which is what the backend needs to calibrate against. Only reading Blender data has to
+happen here, on the main thread; filling the triangles into masks is plain numpy, which the job's
+worker thread does (:mod:`.silhouette`). Face points the rig has no bones for are placed from the
+head bone with human proportions (those of Rigify's metarig) and sent with lower confidence; a point
+behind the camera or outside the frame is sent with confidence 0, as COCO marks it.
 """
 
 from __future__ import annotations
@@ -176,13 +177,14 @@ def _head_frame(base: np.ndarray, top: np.ndarray, left: np.ndarray):
 def project_keypoints(
     view: CameraView, points: np.ndarray, derived: np.ndarray, facing: dict[int, tuple[np.ndarray, float]]
 ) -> list[list[float]]:
-    """17 [x, y, confidence] triples in render pixels; invisible points get confidence 0."""
+    """17 [x, y, confidence] triples in render pixels (centres at whole numbers, the render spanning
+    -0.5 .. W - 0.5); invisible points get confidence 0."""
     known = np.isfinite(points).all(axis=1)
     pixels, depth = view.project(np.where(known[:, None], points, 0.0))
     inside = (
         known & (depth > 0)
-        & (pixels[:, 0] >= 0) & (pixels[:, 0] <= view.width)
-        & (pixels[:, 1] >= 0) & (pixels[:, 1] <= view.height)
+        & (pixels[:, 0] >= -0.5) & (pixels[:, 0] <= view.width - 0.5)
+        & (pixels[:, 1] >= -0.5) & (pixels[:, 1] <= view.height - 0.5)
     )  # fmt: skip
     confidence = np.where(inside, np.where(derived, DERIVED_CONFIDENCE, 1.0), 0.0)
     if facing:

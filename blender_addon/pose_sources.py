@@ -14,6 +14,7 @@ files do not record the picture size, so they travel with the scene's render siz
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -75,8 +76,19 @@ def collect_poses(
 
 
 def mapping_for(settings, armature: bpy.types.Object) -> bone_mapping.BoneMapping:
-    """The automatic mapping of the armature's bones, with the panel's overrides applied."""
-    return bone_mapping.resolve(armature.data.bones.keys(), properties.overrides_by_index(settings))
+    """The automatic mapping of the armature's bones, with the panel's overrides applied.
+
+    The panel asks on every redraw (several times a second while a job runs), and resolving a
+    generated Rigify rig's 700 bones takes milliseconds, so mappings are cached by what they depend
+    on: the bone names (reading them costs a fraction of resolving them) and the overrides.
+    """
+    overrides = tuple(sorted(properties.overrides_by_index(settings).items()))
+    return _resolved(tuple(armature.data.bones.keys()), overrides)
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(bone_names: tuple[str, ...], overrides: tuple[tuple[int, bone_mapping.BonePoint], ...]) -> bone_mapping.BoneMapping:
+    return bone_mapping.resolve(bone_names, dict(overrides))
 
 
 def current_armature(scene: bpy.types.Scene) -> bpy.types.Object | None:

@@ -16,6 +16,7 @@ from bpy.props import (
 from .bone_mapping import COCO17_NAMES
 
 DEFAULT_BACKEND = "tcp://127.0.0.1:5555"
+THUMBNAIL_PROPERTY = "tpc_thumbnail"  # on an image the add-on loaded only to show the reference photo
 # Blender 5.0 asks paths to declare that they may start with // (relative to the .blend); older
 # versions do not know the option, and every path supported it.
 _RELATIVE_PATH = (
@@ -33,15 +34,34 @@ JOB_STATES = (
 
 
 def _reference_changed(settings: "TPCSettings", _context) -> None:
-    """Load the photo as an image datablock so the panel can show its thumbnail."""
-    path = bpy.path.abspath(settings.reference_image)
-    image = None
-    if os.path.isfile(path):
-        try:
-            image = bpy.data.images.load(path, check_existing=True)
-        except RuntimeError:
-            image = None  # not an image Blender reads; the backend still gets the bytes and says so
-    settings.reference_thumbnail = image
+    """Show the new photo's thumbnail, and free the image the previous one needed if nothing else uses it."""
+    previous = settings.reference_thumbnail
+    settings.reference_thumbnail = _thumbnail(bpy.path.abspath(settings.reference_image))
+    if previous is not None and previous != settings.reference_thumbnail:
+        _free_if_unused(previous)
+
+
+def _thumbnail(path: str) -> bpy.types.Image | None:
+    """The photo as an image datablock (one already open is shared); None when Blender cannot read it."""
+    if not os.path.isfile(path):
+        return None
+    count = len(bpy.data.images)
+    try:
+        image = bpy.data.images.load(path, check_existing=True)
+    except RuntimeError:
+        return None
+    if len(bpy.data.images) > count:
+        image[THUMBNAIL_PROPERTY] = True
+    if image.size[0] == 0:  # not an image Blender reads; the backend still gets the bytes and says so
+        _free_if_unused(image)
+        return None
+    return image
+
+
+def _free_if_unused(image: bpy.types.Image) -> None:
+    """Remove an image the add-on loaded for a thumbnail once no scene (nor anything else) uses it."""
+    if image.get(THUMBNAIL_PROPERTY) and image.users == 0:
+        bpy.data.images.remove(image)
 
 
 def _is_armature(_settings, obj: bpy.types.Object) -> bool:
@@ -64,7 +84,7 @@ class TPCSettings(bpy.types.PropertyGroup):
     # -- the shot ---------------------------------------------------------------------------------------
     reference_image: StringProperty(
         name="Reference Photo", subtype="FILE_PATH", update=_reference_changed, options=_RELATIVE_PATH,
-        description="Photo of the person who should perform the motion (PNG or JPEG)",
+        description="Photo of the person who should perform the motion (PNG, JPEG, WebP, TIFF or BMP)",
     )  # fmt: skip
     reference_thumbnail: PointerProperty(type=bpy.types.Image, options={"HIDDEN"})
     pose_source: EnumProperty(
@@ -81,12 +101,19 @@ class TPCSettings(bpy.types.PropertyGroup):
     )  # fmt: skip
     pose_file: StringProperty(
         name="Pose File", subtype="FILE_PATH", options=_RELATIVE_PATH,
-        description="PoseSequence, OpenPose or COCO keypoint JSON, a folder of OpenPose JSON files, or BVH (imported into an armature)",
+        description=(
+            "PoseSequence, OpenPose or COCO keypoint JSON, or a folder of OpenPose JSON files (one per frame), sent as "
+            "they are with all their frames (OpenPose on the scene's render size and frame rate); or a BVH, imported "
+            "into an armature and seen through the camera over the scene's frame range"
+        ),
     )  # fmt: skip
     keypoint_overrides: CollectionProperty(type=TPCKeypointOverride)
     use_mesh_masks: BoolProperty(
         name="Mesh Silhouettes", default=True,
-        description="Send the silhouette of the meshes the armature deforms, so calibration matches the body shape",
+        description=(
+            "Send the silhouette of the meshes the armature deforms, so calibration matches the body shape "
+            "(armatures only: pose files carry no silhouettes)"
+        ),
     )  # fmt: skip
 
     # -- the backend and its engine -----------------------------------------------------------------------

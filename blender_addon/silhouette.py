@@ -18,17 +18,18 @@ _ROWS_PER_CHUNK = 1_000_000  # (triangle, row) pairs per numpy pass; bounds memo
 def rasterize_triangles(triangles: np.ndarray, width: int, height: int) -> np.ndarray:
     """Union of filled triangles as an (height, width) bool mask.
 
-    ``triangles`` is (n, 3, 2): x, y in pixels, origin top-left, pixel (i, j) covering [i, i+1) x [j, j+1).
-    A pixel is covered when its centre lies inside or on the edge of a triangle of non-zero area,
-    whatever its winding.
+    ``triangles`` is (n, 3, 2): x, y in pixels as :mod:`.camera_view` projects them, origin top-left,
+    pixel centres at whole numbers (column c covers c - 0.5 .. c + 0.5). A pixel is covered when its
+    centre lies inside or on the edge of a triangle of non-zero area, whatever its winding: a
+    vertex projected onto a pixel centre covers that pixel, the one a keypoint at the same point names.
     """
     tris = np.asarray(triangles, dtype=np.float64).reshape(-1, 3, 2)
     tris = tris[np.isfinite(tris).all(axis=(1, 2))]
     edge_1, edge_2 = tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0]
     tris = tris[edge_1[:, 0] * edge_2[:, 1] - edge_1[:, 1] * edge_2[:, 0] != 0]  # edge-on triangles cover nothing
-    # Pixel centres sit at k + 0.5; the first/last centre inside [lo, hi] is ceil(lo - 0.5)/floor(hi - 0.5).
-    row0 = np.clip(np.ceil(tris[:, :, 1].min(axis=1) - 0.5), 0, height).astype(np.int64)
-    row1 = np.clip(np.floor(tris[:, :, 1].max(axis=1) - 0.5), -1, height - 1).astype(np.int64)
+    # Pixel centres sit at whole numbers: the first/last centre inside [lo, hi] is ceil(lo)/floor(hi).
+    row0 = np.clip(np.ceil(tris[:, :, 1].min(axis=1)), 0, height).astype(np.int64)
+    row1 = np.clip(np.floor(tris[:, :, 1].max(axis=1)), -1, height - 1).astype(np.int64)
     rows_per_triangle = np.maximum(row1 - row0 + 1, 0)
 
     mask = np.zeros((height, width), dtype=bool)
@@ -60,7 +61,7 @@ def _spans(tris: np.ndarray, row0: np.ndarray, counts: np.ndarray, width: int, t
 
     owner = np.repeat(np.arange(len(tris)), counts)
     rows = row0[owner] + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    centre = rows + top + 0.5
+    centre = (rows + top).astype(np.float64)
     left = np.full(len(owner), np.inf)
     right = np.full(len(owner), -np.inf)
     for k in range(3):
@@ -68,8 +69,8 @@ def _spans(tris: np.ndarray, row0: np.ndarray, counts: np.ndarray, width: int, t
         x = tris[:, k, 0][owner] + (centre - tris[:, k, 1][owner]) * slope[:, k][owner]
         left = np.where(crosses, np.minimum(left, x), left)
         right = np.where(crosses, np.maximum(right, x), right)
-    start = np.clip(np.ceil(left - 0.5), 0, width)
-    stop = np.clip(np.floor(right - 0.5), -1, width - 1) + 1  # one past the last covered pixel
+    start = np.clip(np.ceil(left), 0, width)
+    stop = np.clip(np.floor(right), -1, width - 1) + 1  # one past the last covered pixel
     keep = stop > start
     base = rows[keep] * (width + 1)
     return base + start[keep].astype(np.int64), base + stop[keep].astype(np.int64)

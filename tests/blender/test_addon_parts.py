@@ -37,8 +37,8 @@ silhouette, png, bone_mapping, backend_address, job_files = map(
 # -- silhouettes -------------------------------------------------------------------------------------------
 def _reference_fill(triangles: np.ndarray, width: int, height: int) -> np.ndarray:
     mask = np.zeros((height, width), dtype=bool)
-    for triangle in triangles:  # skimage puts pixel centres at integers; ours sit at k + 0.5
-        rows, columns = polygon(triangle[:, 1] - 0.5, triangle[:, 0] - 0.5, shape=mask.shape)
+    for triangle in triangles:  # skimage puts pixel centres at whole numbers, as the project (and OpenCV) does
+        rows, columns = polygon(triangle[:, 1], triangle[:, 0], shape=mask.shape)
         mask[rows, columns] = True
     return mask
 
@@ -50,9 +50,19 @@ def test_triangles_fill_like_scikit_image():
         np.testing.assert_array_equal(silhouette.rasterize_triangles(triangles, 100, 80), _reference_fill(triangles, 100, 80))
 
 
+def test_a_vertex_on_a_pixel_centre_covers_that_pixel():
+    """Keypoint (c, r) names the centre of pixel column c, row r; a mesh vertex projected there covers it."""
+    triangle = np.array([[[10, 10], [20, 10], [10, 25]]], dtype=float)
+    mask = silhouette.rasterize_triangles(triangle, 32, 32)
+    assert mask[10, 10] and mask[10, 20] and mask[25, 10], "each corner's own pixel"
+    assert not mask[9].any() and not mask[:, 9].any() and not mask[26:].any() and not mask[:, 21:].any()
+    assert mask[10, 10:21].all() and mask[10:26, 10].all(), "the edges' pixel centres, ends included"
+
+
 def test_many_small_triangles_cover_a_mesh_without_gaps():
-    # A 40x30 grid of quads (two triangles each) covering exactly [20, 60) x [10, 40).
-    xs, ys = np.meshgrid(np.arange(20, 60), np.arange(10, 40))
+    # A 40x30 grid of quads (two triangles each) whose outer edges run between pixels, around the
+    # pixel centres 20..59 x 10..39.
+    xs, ys = np.meshgrid(np.arange(20, 60) - 0.5, np.arange(10, 40) - 0.5)
     corners = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(float)
     a, b, c, d = corners, corners + [1, 0], corners + [1, 1], corners + [0, 1]
     triangles = np.concatenate([np.stack([a, b, c], 1), np.stack([a, c, d], 1)])

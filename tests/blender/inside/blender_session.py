@@ -2,7 +2,8 @@
 
 Points Blender at a temporary user folder *before* ``bpy`` is imported, installs the extension zip
 into it the way Blender's "Install from Disk" does, and offers fixtures: the installed add-on's
-modules, an empty scene per test, and a real ``tpc-backend serve`` process.
+modules, an empty scene per test, a real ``tpc-backend serve`` process, and a :class:`Relay` that
+can hold requests back on their way to it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="tpc-ble
 import importlib  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import bpy  # noqa: E402
+import msgpack  # noqa: E402
 import pytest  # noqa: E402
+import zmq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 ADDON = "bl_ext.user_default.tpc_animate"
@@ -105,3 +109,87 @@ def backend(tmp_path_factory: pytest.TempPathFactory):
     server = Backend(folder / "data", folder / "backend.log").start()
     yield server
     server.stop()
+
+
+class Relay:
+    """A loopback hop between the add-on and a real backend that can hold requests back.
+
+    Every client socket gets a socket of its own towards the backend, so the backend sees the same
+    conversations. A message of a type named in ``hold`` (e.g. ``"submit"``) -- and everything that
+    follows it from the same client socket, heartbeats included -- waits in the relay until that type
+    is released: a request stays "on its way" exactly as long as a test needs, with no timing luck.
+    ``seen`` lists the type of every client message in arrival order; ``answered`` the type of the
+    first request of the socket each answer coming back goes to.
+    """
+
+    def __init__(self, backend_address: str, hold: tuple[str, ...]) -> None:
+        self.backend_address = backend_address
+        self.seen: list[str] = []
+        self.answered: list[str] = []
+        self._holding = set(hold)  # replaced, never changed in place: the relay thread reads it
+        self._context = zmq.Context()
+        self._front = self._context.socket(zmq.ROUTER)
+        self.address = f"tcp://127.0.0.1:{self._front.bind_to_random_port('tcp://127.0.0.1')}"
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tpc-test-relay", daemon=True)
+        self._thread.start()
+
+    def release(self, kind: str | None = None) -> None:
+        """Send on what a held ``kind`` (None: every kind) kept back, in order, and hold it no more."""
+        self._holding = set() if kind is None else self._holding - {kind}
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._front, zmq.POLLIN)
+        towards_backend: dict[bytes, zmq.Socket] = {}  # client socket identity -> our socket to the backend
+        first_request: dict[bytes, str] = {}
+        held: dict[bytes, tuple[str, list[list[bytes]]]] = {}  # identity -> (the kind that holds it, messages)
+        try:
+            while not self._closing.is_set():
+                holding = self._holding
+                for identity in [identity for identity, (kind, _) in held.items() if kind not in holding]:
+                    for frames in held.pop(identity)[1]:
+                        towards_backend[identity].send_multipart(frames)
+                for ready, _ in poller.poll(20):
+                    if ready is self._front:
+                        identity, *frames = self._front.recv_multipart()
+                        kind = msgpack.unpackb(frames[0])["type"]
+                        self.seen.append(kind)
+                        if identity not in towards_backend:
+                            upstream = towards_backend[identity] = self._context.socket(zmq.DEALER)
+                            upstream.connect(self.backend_address)
+                            poller.register(upstream, zmq.POLLIN)
+                            first_request[identity] = kind
+                        if identity in held:
+                            held[identity][1].append(frames)
+                        elif kind in holding:
+                            held[identity] = (kind, [frames])
+                        else:
+                            towards_backend[identity].send_multipart(frames)
+                    else:
+                        identity = next(key for key, upstream in towards_backend.items() if upstream is ready)
+                        self._front.send_multipart([identity, *ready.recv_multipart()])
+                        self.answered.append(first_request[identity])
+        finally:
+            for upstream in towards_backend.values():
+                upstream.close(linger=0)
+            self._front.close(linger=0)
+            self._context.term()
+
+
+@pytest.fixture
+def relay(backend):
+    """Build with ``relay("submit", ...)``, the request types to hold back; closed after the test."""
+    made: list[Relay] = []
+
+    def make(*hold: str) -> Relay:
+        made.append(Relay(backend.address, hold))
+        return made[-1]
+
+    yield make
+    for one in made:
+        one.close()

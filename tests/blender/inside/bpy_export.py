@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import bpy
 import numpy as np
 import pytest
 from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
+from skimage.draw import polygon
 
 METARIG = {  # the bone ends the Rigify metarig's keypoints must come from
     "nose": ("nose.002", "HEAD"), "left_eye": ("eye.L", "HEAD"), "right_eye": ("eye.R", "HEAD"),
@@ -55,8 +57,8 @@ def test_keypoints_are_world_to_camera_view_of_the_mapped_bones(addon, scene, va
     shot = human_shot(scene, frames=8)
     _configure(shot, CAMERA_VARIANTS[variant])
     exported = _export(addon, shot, with_silhouettes=False)
-    width = int(scene.render.resolution_x * scene.render.resolution_percentage / 100)
-    height = int(scene.render.resolution_y * scene.render.resolution_percentage / 100)
+    width = scene.render.resolution_x * scene.render.resolution_percentage // 100
+    height = scene.render.resolution_y * scene.render.resolution_percentage // 100
     assert (exported.document["width"], exported.document["height"]) == (width, height)
     assert len(exported.document["frames"]) == 8
 
@@ -66,10 +68,43 @@ def test_keypoints_are_world_to_camera_view_of_the_mapped_bones(addon, scene, va
         points = [bone_end_world(shot.rig, *METARIG[name]) for name in names]
         expected = expected_pixels(scene, shot.camera, points)
         keypoints = np.array(exported.document["frames"][number]["people"][0]["keypoints"])
-        inside = (expected[:, 2] > 0) & (expected[:, 0] >= 0) & (expected[:, 0] <= width) & (expected[:, 1] >= 0) & (expected[:, 1] <= height)
+        x, y = expected[:, 0], expected[:, 1]  # pixel centres at whole numbers: the render spans -0.5 .. W - 0.5
+        inside = (expected[:, 2] > 0) & (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
         np.testing.assert_allclose(keypoints[inside, :2], expected[inside, :2], atol=2e-3)
         assert (keypoints[inside, 2] == 1.0).all() and (keypoints[~inside, 2] == 0.0).all()
         assert inside.sum() >= 8, "the shot should keep most of the person in frame"
+
+
+def _rendered_coverage(scene, path) -> np.ndarray:
+    """What Blender's own renderer covers: Workbench without anti-aliasing on a transparent film, as bools."""
+    scene.render.engine = "BLENDER_WORKBENCH"
+    scene.display.render_aa = "OFF"  # a pixel is covered or not, by whether its centre is inside
+    scene.render.film_transparent = True
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    image = bpy.data.images.load(str(path))
+    try:
+        width, height = image.size
+        pixels = np.empty(width * height * 4, dtype=np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    return pixels.reshape(height, width, 4)[::-1, :, 3] > 0.5  # Blender's rows start at the bottom
+
+
+@pytest.mark.parametrize("size, percentage", [((720, 90), 70), ((100, 180), 58), ((150, 100), 82), ((180, 50), 35)])
+def test_the_canvas_is_the_size_blender_renders(addon, scene, tmp_path, size, percentage):
+    """Sizes where scaling by the float percentage / 100 comes out a pixel short (720 at 70 %: 503)."""
+    shot = human_shot(scene, frames=1, size=size)
+    scene.render.resolution_percentage = percentage
+    height, width = _rendered_coverage(scene, tmp_path / "render.png").shape
+    assert addon.camera_view.render_size(scene) == (width, height)
+    document = _export(addon, shot, with_silhouettes=False).document
+    assert (document["width"], document["height"]) == (width, height)
+    openpose = tmp_path / "take_000000000000_keypoints.json"  # OpenPose files travel with the render size
+    openpose.write_text(json.dumps({"version": 1.3, "people": []}))
+    assert addon.pose_sources.read_pose_file(scene, str(openpose)).canvas == (width, height)
 
 
 def test_the_motion_shows_in_the_keypoints(addon, scene):
@@ -92,7 +127,7 @@ def test_points_behind_the_camera_or_outside_the_frame_have_zero_confidence(addo
     shot.camera.animation_data_clear()
     shot.camera.location = (0.6, -1.2, 1.3)  # so close that the legs and one arm leave the frame
     exported = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"])
-    outside = (exported[:, 0] < 0) | (exported[:, 0] > 256) | (exported[:, 1] < 0) | (exported[:, 1] > 256)
+    outside = (exported[:, :2] < -0.5).any(axis=1) | (exported[:, :2] > 255.5).any(axis=1)  # the render spans -0.5 .. 255.5
     assert outside.any() and (exported[outside, 2] == 0).all()
 
     shot.camera.location = (0.0, 0.5, 1.0)  # inside the body, looking away from the head and arms
@@ -205,6 +240,25 @@ def test_estimated_face_matches_the_metarig_face_and_hides_when_turned_away(addo
     assert (behind[3:5, 2] == addon.pose_export.DERIVED_CONFIDENCE).all(), "ears still show from behind"
 
 
+def test_the_panel_reuses_the_mapping_until_the_bones_or_overrides_change(addon, scene):
+    """The Bone Mapping panel asks for the mapping on every redraw; it is resolved once per rig state."""
+    shot = human_shot(scene, frames=2)
+    settings = scene.tpc
+    mapping = addon.pose_sources.mapping_for(settings, shot.rig)
+    assert addon.pose_sources.mapping_for(settings, shot.rig) is mapping, "a redraw resolves nothing again"
+    assert mapping.points[9] == ("hand.L", "HEAD")
+
+    shot.rig.data.bones["hand.L"].name = "palm.L"  # a rename reaches the panel at its next redraw
+    renamed = addon.pose_sources.mapping_for(settings, shot.rig)
+    assert renamed.points[9] == ("forearm.L", "TAIL") and addon.pose_sources.mapping_for(settings, shot.rig) is renamed
+
+    override = settings.keypoint_overrides.add()
+    override.name, override.bone, override.end = "left_wrist", "palm.L", "HEAD"
+    assert addon.pose_sources.mapping_for(settings, shot.rig).points[9] == ("palm.L", "HEAD")
+    override.end = "TAIL"
+    assert addon.pose_sources.mapping_for(settings, shot.rig).points[9] == ("palm.L", "TAIL")
+
+
 def test_a_keypoint_override_from_the_panel_wins(addon, scene):
     shot = human_shot(scene, frames=2)
     bpy.ops.tpc.customize_mapping()
@@ -232,22 +286,39 @@ def test_silhouettes_are_the_deformed_mesh_seen_by_the_camera(addon, scene):
         evaluated = body.evaluated_get(bpy.context.evaluated_depsgraph_get())
         vertices = [evaluated.matrix_world @ v.co for v in evaluated.data.vertices]
         pixels = expected_pixels(scene, shot.camera, vertices)[:, :2]
-        # Every corner of the deformed boxes lies on the silhouette (within a pixel) ...
-        columns = np.clip(pixels[:, 0].astype(int), 0, 255)
-        rows = np.clip(pixels[:, 1].astype(int), 0, 255)
-        near = np.zeros_like(mask)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                near |= np.roll(np.roll(mask, dy, axis=0), dx, axis=1)
-        assert near[rows, columns].all()
-        # ... and the silhouette spans exactly the projected corners.
-        ys, xs = np.nonzero(mask)
-        assert abs(xs.min() - pixels[:, 0].min()) <= 1.5 and abs(xs.max() + 1 - pixels[:, 0].max()) <= 1.5
-        assert abs(ys.min() - pixels[:, 1].min()) <= 1.5 and abs(ys.max() + 1 - pixels[:, 1].max()) <= 1.5
+        # The faces of the deformed boxes through world_to_camera_view, filled by scikit-image (which
+        # also puts pixel centres at whole numbers): exactly the same pixels.
+        reference = np.zeros_like(mask)
+        for face in evaluated.data.polygons:
+            corners = pixels[list(face.vertices)]
+            reference[polygon(corners[:, 1], corners[:, 0], shape=reference.shape)] = True
+        np.testing.assert_array_equal(mask, reference, err_msg=f"frame {frame}")
     assert (masks[0] != masks[-1]).sum() > 1000, "the silhouette follows the motion"
 
     body.hide_render = True
     assert _export(addon, shot).silhouettes is None, "a mesh left out of renders is left out of the silhouette"
+
+
+def test_silhouettes_cover_the_pixels_blender_renders(addon, scene, tmp_path):
+    """The projection checked against Blender's own rasterizer rather than against world_to_camera_view.
+
+    The rasterizer puts pixel centres at whole numbers (checked against scikit-image in
+    test_addon_parts.py), so covering exactly the rendered pixels means the projection -- which the
+    keypoints share -- does too. Points half a pixel off, as the keypoints once were, disagree all
+    along the outline.
+    """
+    shot = human_shot(scene, frames=3, size=(160, 120))
+    add_body_mesh(shot.rig)
+    scene.frame_start = scene.frame_end = 2
+    scene.frame_set(2)
+    rendered = _rendered_coverage(scene, tmp_path / "render.png")
+    triangles = _export(addon, shot).silhouettes[0]
+    mask = addon.silhouette.rasterize_triangles(triangles, 160, 120)
+    half_pixel_off = addon.silhouette.rasterize_triangles(triangles + 0.5, 160, 120)
+    assert rendered.sum() > 500, "the body is in frame"
+    # The GPU rasterizes in float32: allow a tie or two on a pixel centre that lies exactly on an edge.
+    assert (mask != rendered).sum() <= 2, f"{(mask != rendered).sum()} pixels differ from Blender's render"
+    assert (half_pixel_off != rendered).sum() > 50, "the check can tell the two conventions apart"
 
 
 def _cmu_bvh() -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import addon_utils
 import bpy
+import skimage.data
 from blender_session import ADDON, install_addon
 
 USER = Path(os.environ["BLENDER_USER_RESOURCES"])
@@ -84,6 +85,50 @@ def test_settings_and_the_job_id_survive_saving_the_file(scene, tmp_path):
     settings = bpy.context.scene.tpc
     assert (settings.job_id, settings.seed) == ("shot010-take3", 42)
     assert settings.state == "DETACHED", "a job saved while running is offered for re-attach after opening"
+
+
+def test_the_pose_settings_describe_every_format_the_import_takes(scene):
+    """Tooltips are documentation: pose files may be PoseSequence, OpenPose (files or a folder), COCO or BVH."""
+    properties = scene.tpc.bl_rna.properties
+    file_source = properties["pose_source"].enum_items["FILE"].description
+    for description in (properties["pose_file"].description, file_source):
+        for format_name in ("PoseSequence", "OpenPose", "COCO", "folder", "BVH"):
+            assert format_name in description, f"{format_name} missing from {description!r}"
+
+
+PHOTOS = {name: os.path.join(os.path.dirname(skimage.data.__file__), f"{name}.png") for name in ("astronaut", "camera", "coffee")}
+
+
+def _images() -> list[str]:
+    return sorted(image.filepath for image in bpy.data.images)
+
+
+def test_choosing_photo_after_photo_keeps_one_thumbnail_image(scene, tmp_path):
+    settings = scene.tpc
+    texture = bpy.data.images.load(PHOTOS["coffee"])  # the user's own image, e.g. a texture
+    for _ in range(3):
+        for name in ("astronaut", "camera"):
+            settings.reference_image = PHOTOS[name]
+            assert settings.reference_thumbnail is not None and settings.reference_thumbnail.filepath == PHOTOS[name]
+    assert _images() == sorted([PHOTOS["coffee"], PHOTOS["camera"]]), "the thumbnails no longer shown are gone"
+
+    settings.reference_image = PHOTOS["coffee"]  # an image already open is shown, not loaded again
+    assert settings.reference_thumbnail == texture and _images() == [PHOTOS["coffee"]]
+    settings.reference_image = PHOTOS["astronaut"]
+    assert texture.name in bpy.data.images, "an image the add-on did not load stays"
+
+    other = bpy.data.scenes.new("Other")
+    other.tpc.reference_image = PHOTOS["astronaut"]  # two scenes, one photo: one image
+    assert other.tpc.reference_thumbnail == settings.reference_thumbnail and len(bpy.data.images) == 2
+    settings.reference_image = PHOTOS["camera"]
+    assert other.tpc.reference_thumbnail.filepath == PHOTOS["astronaut"], "still shown in the other scene"
+
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not a picture")
+    for path in (str(not_an_image), str(tmp_path / "missing.png"), ""):
+        settings.reference_image = path
+        assert settings.reference_thumbnail is None
+    assert _images() == sorted([PHOTOS["coffee"], PHOTOS["astronaut"]]), "nothing left behind by files Blender cannot show"
 
 
 def test_disable_and_enable_leave_nothing_behind():

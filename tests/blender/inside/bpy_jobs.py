@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import bpy
 import numpy as np
 import pytest
 import skimage.data
+import zmq
 from blender_session import ADDON, free_port
 from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
 from benchmarks.pose_files import coco_keypoints, openpose_frames
@@ -56,6 +58,27 @@ def _pump_until(addon, condition, timeout: float = 120.0) -> None:
         assert time.monotonic() < deadline, "timed out waiting for the job"
         addon.jobs.process_events()
         time.sleep(0.02)
+
+
+def _pump_for(addon, seconds: float, unless) -> None:
+    """Drive the timer callback for a while, or until ``unless()``: room for something that must not happen."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not unless():
+        addon.jobs.process_events()
+        time.sleep(0.02)
+
+
+def _backend_state(addon, address: str, job_id: str) -> str:
+    """The job's state as the backend records it ("unknown" when it has no such job)."""
+    client_module = addon.vendor.tpc_protocol.client
+    client = client_module.JobClient(address, timeout=10)
+    try:
+        return client.status(job_id)["state"]
+    except client_module.JobFailed as error:
+        assert error.code == "unknown_job", error
+        return "unknown"
+    finally:
+        client.close()
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -298,6 +321,69 @@ def test_a_remote_backend_needs_online_access_and_keys(addon, scene, tmp_path):
     assert scene.tpc.job_id == "", "nothing was sent"
 
 
+def _curve_preferences(server: str, public: str, secret: str):
+    preferences = bpy.context.preferences.addons[ADDON].preferences
+    preferences.server_public_key, preferences.client_public_key, preferences.client_secret_key = server, public, secret
+
+
+def _key_pair() -> tuple[str, str]:
+    public, secret = zmq.curve_keypair()
+    return public.decode(), secret.decode()
+
+
+KEY_PROBLEMS = {  # (server key, client public key, client secret key) from a key pair (a, b) and a server key s
+    "server key too short": (lambda s, a, b: (s[:39], a, b), "The Backend Public Key .* has 39 characters, a key has 40"),
+    "server key not z85": (lambda s, a, b: ("~" + s[1:], a, b), "The Backend Public Key .* not Z85 text"),
+    "server key past z85's range": (lambda s, a, b: ("#" * 40, a, b), "The Backend Public Key .* not Z85 text"),
+    "secret key pasted with a space": (lambda s, a, b: (s, a, b[:20] + " " + b[21:]), "Your Secret Key .* not Z85 text"),
+    "keys of two pairs": (lambda s, a, b: (s, a, _key_pair()[1]), "Your Public Key .* does not belong to Your Secret Key"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(KEY_PROBLEMS))
+def test_malformed_curve_keys_are_a_sentence_and_leave_nothing_running(addon, scene, tmp_path, problem):
+    _prepare(scene, tmp_path, "tcp://192.0.2.10:5555", frames=2, mesh=False)  # a remote backend: keys needed
+    change, message = KEY_PROBLEMS[problem]
+    _curve_preferences(*change(_key_pair()[0], *_key_pair()))
+    bpy.context.preferences.system.use_online_access = True
+    try:
+        with pytest.raises(RuntimeError, match=message) as raised:
+            bpy.ops.tpc.animate()
+    finally:
+        bpy.context.preferences.system.use_online_access = False
+        _curve_preferences("", "", "")
+    assert re.search(message, scene.tpc.last_error) and "\n" not in scene.tpc.last_error
+    assert "Generate Key Pair" in scene.tpc.last_error or "server.key" in scene.tpc.last_error, "what to do about it"
+    assert scene.tpc.state == "NONE" and scene.tpc.job_id == "" and addon.jobs.active_job(scene) is None
+    assert not bpy.ops.tpc.cancel.poll(), "nothing to cancel"
+
+
+def _job_without_submission(addon, scene, tmp_path, connection):
+    return addon.jobs.Job(
+        scene_key=scene.as_pointer(), job_id="keys-test", folder=str(tmp_path / "out") + "/",
+        folder_path=tmp_path / "out", connection=connection, submission=None,
+    )  # fmt: skip
+
+
+def test_a_client_that_refuses_its_settings_leaves_the_scene_as_it_was(addon, scene, tmp_path):
+    _prepare(scene, tmp_path, "tcp://192.0.2.10:5555", frames=2, mesh=False)
+    public, secret = _key_pair()
+    connection = addon.jobs.Connection("tcp://192.0.2.10:5555", 5.0, public[:39], (public, secret))
+    with pytest.raises(ValueError, match="40-character"):
+        addon.jobs.launch(scene, _job_without_submission(addon, scene, tmp_path, connection), wait=True)
+    assert scene.tpc.state == "NONE" and scene.tpc.job_id == "" and addon.jobs.active_job(scene) is None
+
+
+def test_a_key_zeromq_refuses_in_the_worker_is_a_sentence_not_a_bug_report(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
+    public, secret = _key_pair()
+    connection = addon.jobs.Connection(backend.address, 5.0, "~" * 40, (public, secret))  # 40 characters, not Z85
+    addon.jobs.launch(scene, _job_without_submission(addon, scene, tmp_path, connection), wait=True)
+    settings = scene.tpc
+    assert settings.state == "FAILED" and "ZeroMQ cannot open a connection to the backend" in settings.last_error
+    assert "Unexpected error" not in settings.last_error and "Preferences" in settings.last_error
+
+
 def test_cancel_mid_job_keeps_the_frames_that_arrived(addon, scene, backend, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=24, mesh=False)
     bpy.ops.tpc.animate(wait=False)
@@ -316,6 +402,75 @@ def test_cancel_mid_job_keeps_the_frames_that_arrived(addon, scene, backend, tmp
         assert client.status(settings.job_id)["state"] == "cancelled"
     finally:
         client.close()
+
+
+def test_cancel_while_the_submit_is_on_its_way_cancels_the_job_on_the_backend(addon, scene, backend, relay, tmp_path):
+    """Cancel right after Animate, while the backend has not accepted the job yet (the Submit waits in
+    a relay): a cancel sent now would reach the backend first, find no job and let the job run."""
+    _prepare(scene, tmp_path, backend.address, frames=48, mesh=False)
+    gate = relay("submit", "cancel")
+    settings = scene.tpc
+    settings.backend = gate.address
+    bpy.ops.tpc.animate(wait=False)
+    _pump_until(addon, lambda: "submit" in gate.seen)
+    bpy.ops.tpc.cancel()
+    _pump_for(addon, 1.0, unless=lambda: "cancel" in gate.seen)  # room for a cancel that overtakes the Submit
+    assert "cancel" not in gate.seen and addon.jobs.active_job(scene) is not None and settings.state == "RUNNING", (
+        "the job is not cancelled until the backend, which does not hold it yet, has cancelled it"
+    )
+    assert settings.status == "Cancelling"
+
+    gate.release("submit")  # the backend accepts the job; the add-on's cancel follows, and waits in the relay
+    _pump_until(addon, lambda: "cancel" in gate.seen and settings.job_total == 48)
+    assert settings.state == "RUNNING" and settings.status == "Cancelling", "the panel keeps saying what it waits for"
+    gate.release("cancel")
+    _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)
+    assert settings.state == "CANCELLED" and settings.status == "Cancelled" and settings.last_error == ""
+    assert _backend_state(addon, backend.address, settings.job_id) == "cancelled"
+    assert gate.seen.index("cancel") > gate.seen.index("submit")
+    assert bpy.ops.tpc.animate.poll() and not bpy.ops.tpc.cancel.poll(), "the scene is ready for the next take"
+
+
+def test_cancel_before_the_job_is_sent_sends_nothing(addon, scene, backend, relay, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=4, mesh=False)
+    gate = relay("hello")  # the add-on waits for the backend's hello before it sends the job
+    settings = scene.tpc
+    settings.backend = gate.address
+    bpy.ops.tpc.animate(wait=False)
+    _pump_until(addon, lambda: "hello" in gate.seen)
+    bpy.ops.tpc.cancel()
+    _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)
+    gate.release()
+    assert settings.state == "CANCELLED" and "submit" not in gate.seen
+    assert _backend_state(addon, backend.address, settings.job_id) == "unknown"
+    assert not _job_folder(scene).exists(), "nothing was sent, so nothing was written"
+
+
+def test_a_cancel_that_cannot_reach_the_backend_says_how_to_stop_the_job(addon, scene, backend, relay, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=48, mesh=False)
+    gate = relay("submit")
+    settings = scene.tpc
+    settings.backend, settings.timeout = gate.address, 1.0
+    bpy.ops.tpc.animate(wait=False)
+    _pump_until(addon, lambda: "submit" in gate.seen)
+    bpy.ops.tpc.cancel()
+    _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)  # no word from the backend for 1 s
+    assert settings.state == "CANCELLED" and "press Re-attach, then Cancel" in settings.last_error
+
+    gate.release()  # the job reaches the backend after all, and runs
+    _pump_until(addon, lambda: _backend_state(addon, backend.address, settings.job_id) != "unknown")
+    slow_cancel = relay("cancel")
+    settings.job_backend, settings.timeout = slow_cancel.address, 60.0
+    bpy.ops.tpc.reattach(wait=False)
+    bpy.ops.tpc.cancel()  # the backend holds this job: the cancel goes at once, and waits in the relay
+    _pump_for(addon, 1.0, unless=lambda: addon.jobs.active_job(scene) is None)
+    assert "cancel" in slow_cancel.seen and settings.state == "RUNNING" and settings.status == "Cancelling", (
+        "the job ends when the backend has confirmed the cancel, not before (ending closes the connection)"
+    )
+    slow_cancel.release()
+    _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)
+    assert settings.state == "CANCELLED" and settings.last_error == ""
+    assert _backend_state(addon, backend.address, settings.job_id) == "cancelled"
 
 
 def test_reattach_after_reopening_the_file_collects_the_rest(addon, scene, backend, tmp_path):
