@@ -48,6 +48,11 @@ class Backend:
         self.address = ready.read_text().strip()
         return self
 
+    def __repr__(self) -> str:  # pytest prints fixtures this way: a failing test then shows the backend's side
+        state = "running" if self.alive else f"exited {self.process.returncode}" if self.process else "not started"
+        tail = "\n".join(self.log().splitlines()[-20:])
+        return f"<Backend {self.address or '-'} {state}; last lines of {self.log_path}:\n{tail}\n>"
+
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

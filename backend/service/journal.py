@@ -5,8 +5,9 @@ so after a crash or a kill the journal says exactly what exists: unfinished jobs
 first missing frame and nothing acknowledged is lost. Frames of a job are journaled in order, so
 their count is also the index of the first missing one.
 
-The service's threads share one connection behind a lock: every statement is short, and SQLite
-would serialise the writers anyway.
+Writers share one connection behind a lock (SQLite would serialise them anyway). Each thread reads
+through a connection of its own: in WAL mode a reader sees the last committed state without waiting
+for a writer, so the ROUTER loop's lookups never stall behind a worker's commit and its fsync.
 """
 
 from __future__ import annotations
@@ -91,10 +92,24 @@ class Journal:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.executescript(_SCHEMA)
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            for reader in self._readers:
+                reader.close()
+
+    def _read(self, sql: str, parameters: Iterable = ()) -> list[tuple]:
+        """Rows of a query, through this thread's own connection (never waits for a writer)."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            self._local.reader = reader
+            with self._lock:
+                self._readers.append(reader)
+        return reader.execute(sql, tuple(parameters)).fetchall()
 
     # -- reading --------------------------------------------------------------------------------------
     def job(self, job_id: str) -> JobRecord | None:
@@ -107,22 +122,16 @@ class Journal:
 
     def unfinished(self) -> list[str]:
         """Ids of queued or running jobs, oldest first: what a restart resumes."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT job_id FROM jobs WHERE state IN (?, ?) ORDER BY created", UNFINISHED
-            ).fetchall()
+        rows = self._read("SELECT job_id FROM jobs WHERE state IN (?, ?) ORDER BY created", UNFINISHED)
         return [row[0] for row in rows]
 
     def frames_done(self, job_id: str) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,)).fetchone()[0]
+        return self._read("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,))[0][0]
 
     def _records(self, clause: str, parameters: Iterable) -> list[JobRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS}, (SELECT COUNT(*) FROM frames f WHERE f.job_id = jobs.job_id) FROM jobs {clause}",
-                tuple(parameters),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT {_COLUMNS}, (SELECT COUNT(*) FROM frames f WHERE f.job_id = jobs.job_id) FROM jobs {clause}", parameters
+        )
         return [
             JobRecord(
                 job_id=r[0], state=r[1], engine=r[2], settings=json.loads(r[3]), digest=r[4], total=r[5],

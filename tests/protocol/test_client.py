@@ -78,6 +78,10 @@ def test_arguments_are_checked_before_anything_is_sent():
         JobClient("localhost:5555")
     with pytest.raises(ValueError, match="both the server's public key"):
         JobClient("tcp://127.0.0.1:1", server_public_key="x" * 40)
+    public, secret = zmq.curve_keypair()
+    for not_z85 in ("~" * 40, "#" * 40):  # 40 characters, but not a key: refused here, not inside ZeroMQ later
+        with pytest.raises(ValueError, match="40-character Z85 CURVE key"):
+            JobClient("tcp://127.0.0.1:1", server_public_key=not_z85, client_keypair=(public, secret))
     with JobClient("tcp://127.0.0.1:1") as client:
         with pytest.raises(ValueError, match="must be a job id"):
             client.submit("../../etc", b"img", POSES)
