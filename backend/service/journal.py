@@ -94,10 +94,12 @@ class Journal:
             self._db.executescript(_SCHEMA)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._readers_lock:
             for reader in self._readers:
                 reader.close()
 
@@ -107,7 +109,7 @@ class Journal:
         if reader is None:
             reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self._local.reader = reader
-            with self._lock:
+            with self._readers_lock:  # not the writers' lock: a first read must not wait for a commit either
                 self._readers.append(reader)
         return reader.execute(sql, tuple(parameters)).fetchall()
 

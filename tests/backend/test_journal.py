@@ -38,3 +38,33 @@ def test_state_moves_only_from_the_states_named(tmp_path):
     failed = journal.job("a")
     assert failed.to_status()["error"] == {"code": "bad_input", "message": "the poses are wrong"}
     assert journal.set_state("a", QUEUED) and journal.job("a").error_code is None
+
+
+def test_reads_see_the_last_commit_while_another_thread_writes(tmp_path):
+    """The ROUTER loop reads while workers write: a write in progress (here held open in another
+    thread, as a commit waiting for its fsync is) neither blocks a read nor shows through half done."""
+    import threading
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    journal.insert("a", "preview", {}, "d", 3)
+    journal.add_frame("a", 0, 10)
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_write() -> None:
+        with journal._lock:  # the writers' connection, as add_frame holds it
+            journal._db.execute("BEGIN IMMEDIATE")
+            journal._db.execute("INSERT INTO frames (job_id, idx, size) VALUES ('a', 1, 10)")
+            writing.set()
+            release.wait(10)
+            journal._db.execute("COMMIT")
+
+    writer = threading.Thread(target=slow_write)
+    writer.start()
+    assert writing.wait(10)
+    try:
+        assert journal.job("a").done == 1 and journal.frames_done("a") == 1 and journal.unfinished() == ["a"]
+    finally:
+        release.set()
+        writer.join(10)
+    assert journal.job("a").done == 2
+    journal.close()
