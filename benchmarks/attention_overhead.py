@@ -1,21 +1,25 @@
-"""Per-step cost of TPC against plain reference attention, at SD1.5 shapes.
+"""Per-step cost of TPC against plain reference attention, at SD1.5 shapes: whole banks and person tokens.
 
-    .venv/bin/python benchmarks/attention_overhead.py                  # CPU: 256 px, 4 frames
-    .venv/bin/python benchmarks/attention_overhead.py --size 512 --frames 16   # the real setting (GPU)
+    .venv/bin/python -m benchmarks.attention_overhead                       # CPU: 256 px x 4 frames, 512 px x 2 frames
+    .venv/bin/python -m benchmarks.attention_overhead --size 512 --frames 16   # the real setting (GPU)
 
 Builds the diffusion engine's SD1.5-shaped components with random weights (speed does not depend on
-the values), prepares one job twice -- TPC on (banks of the reference and of every calibrated frame,
-iterative propagation) and TPC off (plain reference attention: the reference bank only) -- and times
-whole denoising steps (ControlNet, motion UNet, guidance, scheduler), alternating the two so that
-other load on the machine hits both alike. On the CPU it also reports process CPU time, which other
-processes' load disturbs less than wall time. Prints the median and fastest step times, TPC's
-overhead per step (goal: at most 5 %; the paper reports +14 % on MagicAnimate) and the one-off bank
-pass at t = 0.
+the values) and conditions one job on the bundled example calibrated (benchmarks/calibrated_example.py:
+the astronaut warped onto the example's poses, frames ``--first`` onwards; frame 0 on is where the
+person is largest). It prepares the job three times -- plain reference attention (the reference bank
+only), TPC with whole calibrated banks (the paper's K = V = [own, r, c_i]) and TPC with the calibrated
+banks' person tokens (the engine's default) -- and times whole denoising steps (ControlNet, motion
+UNet, guidance, scheduler), taking the variants in turn so that other load on the machine hits them
+alike. It prints wall time and, on the CPU, process CPU time, which other processes' load disturbs
+less; the median and fastest step of each variant; and each TPC variant's overhead per step (goal: at
+most 5 %; the paper reports +14 % on MagicAnimate).
 
 Whole steps last long and a shared machine makes them noisy, so the script also isolates the only
 part that differs: it records the inputs of every spatial self-attention layer during one UNet call,
-replays just those layers many times with each variant's banks and reads (same inputs for both), and
-divides the fastest difference by the fastest whole step.
+replays just those layers many times with each variant's banks and reads (same inputs for all), and
+divides the fastest difference by the fastest plain step. It also prints the share of calibrated
+tokens the person tokens keep on each token grid (the window's K over the grid's tokens) and the
+one-off bank pass at t = 0.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
 
-from tpc.attention import reference_reads, spatial_self_attention
+from tpc.attention import spatial_self_attention
 from tpc_backend.engines.diffusion.components import default_device
 from tpc_backend.engines.diffusion.pipeline import AnimationInputs, AnimationPipeline
 from tpc_backend.engines.diffusion.random_models import random_components
+
+from .calibrated_example import calibrated_example
+
+PLAIN, WHOLE, PERSON = "plain reference", "TPC, whole banks", "TPC, person tokens"
 
 
 def synchronize(device: torch.device) -> None:
@@ -42,29 +49,40 @@ def main() -> None:
     device, dtype = default_device()
     on_gpu = device.type == "cuda"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=512 if on_gpu else 256, help="image side in pixels (multiple of 64)")
-    parser.add_argument("--frames", type=int, default=16 if on_gpu else 4, help="frames (one context window up to 16)")
-    parser.add_argument("--repeats", type=int, default=8 if on_gpu else 4, help="timed steps per variant")
-    parser.add_argument("--replays", type=int, default=20, help="replays of the isolated attention layers per variant")
+    parser.add_argument("--size", type=int, nargs="+", default=[512] if on_gpu else [256, 512], help="image sides in pixels (multiples of 64)")
+    parser.add_argument("--frames", type=int, nargs="+", default=[16] if on_gpu else [4, 2],
+                        help="frames per size (one context window, up to 16); one number for all sizes")  # fmt: skip
+    parser.add_argument("--first", type=int, default=0, help="first frame of the example motion (48 poses)")
+    parser.add_argument("--repeats", type=int, default=8 if on_gpu else 3, help="timed steps per variant")
+    parser.add_argument("--replays", type=int, default=20 if on_gpu else 10, help="replays of the isolated attention layers per variant")
     parser.add_argument("--guidance", type=float, default=3.5, help="guidance scale (> 1: classifier-free guidance)")
     parser.add_argument("--groups", type=int, default=30, help="iterative propagation groups M")
     args = parser.parse_args()
+    frames = args.frames * len(args.size) if len(args.frames) == 1 else args.frames
+    if len(frames) != len(args.size):
+        parser.error("give one --frames count, or one per --size")
 
-    print(f"device {device} ({dtype}), SD1.5 shapes, {args.size}x{args.size} px, {args.frames} frames, "
-          f"guidance {args.guidance}, M = {args.groups}, torch threads {torch.get_num_threads()}")  # fmt: skip
     started = time.perf_counter()
     pipeline = AnimationPipeline(random_components("sd15", device, dtype))
-    print(f"built random SD1.5-shaped components in {time.perf_counter() - started:.1f} s")
+    print(f"device {device} ({dtype}), SD1.5 shapes, random weights built in {time.perf_counter() - started:.1f} s, "
+          f"guidance {args.guidance}, M = {args.groups}, torch threads {torch.get_num_threads()}")  # fmt: skip
+    for size, count in zip(args.size, frames):
+        measure(pipeline, size, count, args)
 
-    rng = np.random.default_rng(0)
-    picture = lambda: rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)  # noqa: E731
-    reference = picture()
-    poses = [picture() for _ in range(args.frames)]
-    common = dict(reference=reference, reference_photo=reference, poses=poses, steps=25, guidance=args.guidance, groups=args.groups)
+
+def measure(pipeline: AnimationPipeline, size: int, count: int, args: argparse.Namespace) -> None:
+    device = pipeline.device
+    example = calibrated_example(range(args.first, args.first + count), size)
+    common = dict(reference=example.reference, reference_photo=example.reference_photo, poses=example.poses, steps=25,
+                  guidance=args.guidance, groups=args.groups)  # fmt: skip
+    tpc = dict(calibrated=example.calibrated, calibrated_masks=example.masks)
     variants = {
-        "plain reference": AnimationInputs(calibrated=None, **common),
-        "TPC": AnimationInputs(calibrated=[picture() for _ in range(args.frames)], **common),
+        PLAIN: AnimationInputs(calibrated=None, **common),
+        WHOLE: AnimationInputs(**tpc, person_tokens=False, **common),
+        PERSON: AnimationInputs(**tpc, person_tokens=True, **common),
     }
+    print(f"\n== {size}x{size} px, {count} frames (example frames {args.first}..{args.first + count - 1}); "
+          f"the calibrated person covers {100 * example.person_share:.0f} % of the frame on average")  # fmt: skip
     states, prepare_seconds = {}, {}
     for name, inputs in variants.items():
         synchronize(device)
@@ -72,10 +90,11 @@ def main() -> None:
         states[name] = pipeline.prepare(inputs)
         synchronize(device)
         prepare_seconds[name] = time.perf_counter() - started
+    print_kept_share(pipeline, states)
 
-    pipeline.step(states["plain reference"], 0)  # warm-up (allocator, kernels)
-    pipeline.step(states["TPC"], 0)
-    clocks = {"wall": time.perf_counter} if on_gpu else {"wall": time.perf_counter, "cpu": time.process_time}
+    for name in variants:  # warm-up (allocator, kernels)
+        pipeline.step(states[name], 0)
+    clocks = {"wall": time.perf_counter} if device.type == "cuda" else {"wall": time.perf_counter, "cpu": time.process_time}
     times = {(name, clock): [] for name in variants for clock in clocks}
     for step in range(1, args.repeats + 1):
         for name in variants:
@@ -85,35 +104,52 @@ def main() -> None:
             synchronize(device)
             for clock, read in clocks.items():
                 times[name, clock].append(read() - started[clock])
+    isolated = isolated_attention_seconds(pipeline, states, args.replays, clocks)
+    windows = len(states[PLAIN].windows)
 
     for clock in clocks:
+        print(f"-- {clock} time")
         for name in variants:
             runs = times[name, clock]
-            print(f"{clock:>4} {name:>16}: median {statistics.median(runs):.3f} s, fastest {min(runs):.3f} s  "
-                  f"(runs: {', '.join(f'{t:.3f}' for t in runs)})")  # fmt: skip
-        for summary in (statistics.median, min):
-            plain, tpc = (summary(times[name, clock]) for name in ("plain reference", "TPC"))
-            print(f"{clock:>4} TPC per-step overhead vs plain reference attention ({summary.__name__}): {100 * (tpc - plain) / plain:+.1f} %")
-    isolated = isolated_attention_seconds(pipeline, states, args.replays)
-    windows = len(states["TPC"].windows)
-    step_plain = min(times["plain reference", "wall"])
-    for name, seconds in isolated.items():
-        print(f"spatial self-attention layers alone, {name:>16}: fastest {windows * seconds:.3f} s per step")
-    difference = windows * (isolated["TPC"] - isolated["plain reference"])
-    print(f"isolated TPC overhead: +{difference:.3f} s per step = {100 * difference / step_plain:+.1f} % of the fastest plain step")
-    print("goal: <= +5 %; the paper reports +14 % on MagicAnimate")
-    tpc = statistics.median(times["TPC", "wall"])
-    extra = prepare_seconds["TPC"] - prepare_seconds["plain reference"]
-    print(f"one-off bank pass at t = 0: {prepare_seconds['TPC']:.2f} s with TPC ({args.frames + 1} images) vs "
-          f"{prepare_seconds['plain reference']:.2f} s plain (1 image): +{extra:.2f} s, {extra / tpc:.2f} steps' worth "
-          f"({100 * extra / (25 * tpc):.1f} % of a 25-step job)")  # fmt: skip
+            print(f"  whole step, {name:>18}: median {statistics.median(runs):7.3f} s, fastest {min(runs):7.3f} s"
+                  f"  (runs: {', '.join(f'{t:.3f}' for t in runs)})")  # fmt: skip
+        for name in variants:
+            print(f"  spatial self-attention layers alone, {name:>18}: fastest {windows * isolated[name, clock]:7.3f} s per step")
+        plain_step = min(times[PLAIN, clock])
+        for name in (WHOLE, PERSON):
+            whole_step = {summary.__name__: summary(times[name, clock]) / summary(times[PLAIN, clock]) - 1 for summary in (statistics.median, min)}
+            attention = windows * (isolated[name, clock] - isolated[PLAIN, clock])
+            print(f"  {name} overhead: attention layers alone +{attention:.3f} s = {100 * attention / plain_step:+.1f} % of the fastest "
+                  f"plain step; whole steps {100 * whole_step['median']:+.1f} % (median), {100 * whole_step['min']:+.1f} % (fastest)")  # fmt: skip
+    print("  goal: <= +5 %; the paper reports +14 % on MagicAnimate")
+    step = statistics.median(times[PERSON, "wall"])
+    for name in (WHOLE, PERSON):
+        extra = prepare_seconds[name] - prepare_seconds[PLAIN]
+        print(f"  one-off bank pass at t = 0, {name}: {prepare_seconds[name]:.2f} s ({count + 1} images) vs "
+              f"{prepare_seconds[PLAIN]:.2f} s plain (1 image): +{extra:.2f} s, {extra / step:.2f} steps' worth")  # fmt: skip
 
 
-def isolated_attention_seconds(pipeline: AnimationPipeline, states: dict, replays: int) -> dict[str, float]:
-    """Fastest time of one UNet call's spatial self-attention layers, per variant, on the same inputs."""
-    state = states["plain reference"]
+def print_kept_share(pipeline: AnimationPipeline, states: dict) -> None:
+    """Tokens the person-token banks give per frame on each grid (the first window's K at step 1) over the grid's tokens."""
+    state = states[PERSON]
     window = state.windows[0]
-    frames, guided = len(window), state.guided
+    banks, _ = pipeline.bank_reads(state, window, state.propagation.selection(1)[window.start : window.stop])
+    reference, calibrated = banks
+    share = {}
+    for whole, layer, kept in zip(reference.layers, calibrated.layers, calibrated.kept):
+        side = int(round(whole.shape[1] ** 0.5))
+        share[f"{side}x{side}"] = int(kept.max()) / whole.shape[1]  # the frames this window draws keep at most this
+    whole_bytes, person_bytes = states[WHOLE].banks.frame_bytes, states[PERSON].banks.frame_bytes
+    print("person tokens read per calibrated frame, window K / grid tokens (the most the frames drawn keep): "
+          + ", ".join(f"{grid} {100 * value:.0f} %" for grid, value in share.items()))
+    print(f"stored calibrated bank per frame ({pipeline.dtype}): whole {whole_bytes / 2**20:.1f} MiB, "
+          f"person tokens {person_bytes / 2**20:.1f} MiB ({100 * person_bytes / whole_bytes:.0f} %)")  # fmt: skip
+
+
+def isolated_attention_seconds(pipeline: AnimationPipeline, states: dict, replays: int, clocks: dict) -> dict[tuple[str, str], float]:
+    """Fastest time of one UNet call's spatial self-attention layers, per variant and clock, on the same inputs."""
+    state = states[PLAIN]
+    window = state.windows[0]
     captured: list[tuple[torch.nn.Module, torch.Tensor]] = []
     hooks = [
         attention.register_forward_pre_hook(lambda module, args: captured.append((module, args[0])))
@@ -124,23 +160,22 @@ def isolated_attention_seconds(pipeline: AnimationPipeline, states: dict, replay
     finally:
         for hook in hooks:
             hook.remove()
-    plan = {"plain reference": (state.banks.gather([0])[0], reference_reads(frames, None, unconditional=guided))}
-    tpc = states["TPC"]
-    selection = tpc.propagation.selection(1)[window.start : window.stop]
-    distinct, drawn = np.unique(selection, return_inverse=True)
-    banks, positions = tpc.banks.gather([0, *(1 + distinct)])
-    plan["TPC"] = (banks, reference_reads(frames, [positions[1 + j] - 1 for j in drawn], unconditional=guided))
-    fastest = {name: float("inf") for name in plan}
+    plan = {}
+    for name, variant in states.items():
+        selection = None if variant.propagation is None else variant.propagation.selection(1)[window.start : window.stop]
+        plan[name] = pipeline.bank_reads(variant, window, selection)
+    fastest = {(name, clock): float("inf") for name in plan for clock in clocks}
     with torch.inference_mode():
         for _ in range(replays):
             for name, (banks, reads) in plan.items():
                 with pipeline.reader.reading(banks, reads):
                     synchronize(pipeline.device)
-                    started = time.perf_counter()
+                    started = {clock: read() for clock, read in clocks.items()}
                     for attention, hidden_states in captured:
                         attention(hidden_states)
                     synchronize(pipeline.device)
-                    fastest[name] = min(fastest[name], time.perf_counter() - started)
+                    for clock, read in clocks.items():
+                        fastest[name, clock] = min(fastest[name, clock], read() - started[clock])
     return fastest
 
 

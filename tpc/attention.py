@@ -14,24 +14,40 @@ calibrated image in one batch (:class:`BankWriter`); the denoising loop only ind
 keys and values are projected per UNet call, and only for the images some row reads, so a step costs
 the projections of a handful of images, not of every frame's copy.
 
+Person tokens (:func:`person_tokens`): a calibrated image is the warped reference person on black, so
+outside the person its bank holds the same black background in every frame. Keeping only the tokens
+whose cell overlaps the person (grown by one token) cuts the extra keys TPC adds -- the whole of its
+cost -- roughly by the share of the frame the person does not cover, and the bank memory with them.
+Attention stays dense: in one UNet call every image of such banks gives the same number of tokens,
+the most any of them keeps, the others adding the tokens nearest their person (real tokens, never
+padding, which would need an attention mask and the slower kernels that take one), so one plain
+``scaled_dot_product_attention`` per row group still does the work.
+
 Only ``attn1`` of the transformer blocks inside ``Transformer2DModel`` (spatial self-attention) is
 touched. Cross-attention and the temporal (motion) layers keep their processors, so this plugs into
 any diffusers UNet2DConditionModel or UNetMotionModel, and into pipelines that are not ours.
 
-Needs torch; diffusers is imported only when processors are installed.
+Needs torch and OpenCV; diffusers is imported only when processors are installed.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 Reads = Sequence[Sequence[int]]  # per batch row: the bank images it attends to, in order
+# Tokens around the person's cells kept as the person's: the reference UNet's convolutions spread the
+# person's edge into the neighbouring tokens' features, so the ring next to it is not background.
+PERSON_DILATION = 1
 
 
 def spatial_self_attention(unet: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
@@ -55,9 +71,15 @@ def spatial_self_attention(unet: torch.nn.Module) -> list[tuple[str, torch.nn.Mo
 
 @dataclass(frozen=True)
 class Banks:
-    """Spatial self-attention inputs of a batch of images: one (images, tokens, channels) tensor per layer."""
+    """Spatial self-attention inputs of a batch of images: one (images, tokens, channels) tensor per layer.
+
+    ``kept`` marks person-token banks (:func:`person_tokens`): per layer, an (images,) int64 CPU
+    tensor saying how many of each image's leading tokens are its person's; the tokens are stored in
+    the order they are kept. None: every image is read whole.
+    """
 
     layers: tuple[torch.Tensor, ...]
+    kept: tuple[torch.Tensor, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.layers[0].shape[0])
@@ -72,20 +94,89 @@ class Banks:
 
     def take(self, images: Sequence[int] | torch.Tensor) -> "Banks":
         """The banks of these images, in this order (a copy)."""
-        index = torch.as_tensor(images, dtype=torch.long, device=self.device)
-        return Banks(tuple(layer.index_select(0, index) for layer in self.layers))
+        index = torch.as_tensor(images, dtype=torch.long)
+        layers = tuple(layer.index_select(0, index.to(self.device)) for layer in self.layers)
+        return Banks(layers, None if self.kept is None else tuple(kept.index_select(0, index.cpu()) for kept in self.kept))
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Banks":
-        return Banks(tuple(layer.to(device=device, dtype=dtype) for layer in self.layers))
+        return Banks(tuple(layer.to(device=device, dtype=dtype) for layer in self.layers), self.kept)
 
     @staticmethod
     def cat(parts: Sequence["Banks"]) -> "Banks":
-        """Images of ``parts`` one after another (all on one device)."""
-        return Banks(tuple(torch.cat(layers) for layers in zip(*(part.layers for part in parts))))
+        """Images of ``parts`` one after another (all on one device, all whole or all person tokens)."""
+        if len({part.kept is None for part in parts}) > 1:
+            raise ValueError("cannot concatenate whole banks with person-token banks; read them as separate parts")
+        layers = tuple(torch.cat(layers) for layers in zip(*(part.layers for part in parts)))
+        kept = None if parts[0].kept is None else tuple(torch.cat(kept) for kept in zip(*(part.kept for part in parts)))
+        return Banks(layers, kept)
+
+
+def token_grid(shape: tuple[int, int], tokens: int) -> tuple[int, int]:
+    """(rows, columns) of a layer's ``tokens`` when an image of ``shape`` (H, W) tiles into them."""
+    height, width = shape
+    factor = round(math.sqrt(height * width / tokens)) if tokens > 0 else 0
+    if factor < 1 or height % factor or width % factor or (height // factor) * (width // factor) != tokens:
+        raise ValueError(
+            f"a {width}x{height} mask does not tile into a layer of {tokens} tokens; give masks at the size "
+            "of the images (or latents) the banks were written from"
+        )
+    return height // factor, width // factor
+
+
+def person_token_order(mask: np.ndarray, tokens: int, dilation: int = PERSON_DILATION) -> tuple[np.ndarray, int]:
+    """A layer's token indices, the person's first, and how many are the person's.
+
+    ``mask`` (H, W) is the person in the image the layer's tokens tile (see :func:`token_grid`). The
+    person's tokens are the cells that overlap it, grown by ``dilation`` tokens; the others follow
+    nearest first (chessboard distance in tokens, then raster order), so an image asked for more
+    tokens than it keeps gives the ring around its person next.
+    """
+    person = np.asarray(mask) > 0
+    if person.ndim != 2:
+        raise ValueError(f"a person mask is (H, W), got shape {person.shape}")
+    rows, columns = token_grid(person.shape, tokens)
+    cells = person.reshape(rows, person.shape[0] // rows, columns, person.shape[1] // columns).any(axis=(1, 3))
+    if not cells.any():
+        return np.arange(tokens, dtype=np.int64), 0
+    distance = cv2.distanceTransform((~cells).astype(np.uint8), cv2.DIST_C, 3).ravel()
+    return np.argsort(distance, kind="stable").astype(np.int64), int((distance <= dilation).sum())
+
+
+def person_tokens(
+    banks: Banks, masks: Sequence[np.ndarray], dilation: int = PERSON_DILATION, widths: Sequence[int] | None = None
+) -> Banks:
+    """``banks`` (of calibrated images, one person mask each) reduced to their persons' tokens.
+
+    Per layer, each image's tokens are reordered person first (:func:`person_token_order`) and cut to
+    ``widths[layer]`` tokens (default: the most any of these images keeps), so every image keeps at
+    least all of its person's. A caller that writes banks in chunks passes the widths of the whole
+    job, so that every chunk has the same shape.
+    """
+    if len(masks) != len(banks):
+        raise ValueError(f"{len(masks)} person masks for {len(banks)} bank images")
+    if banks.kept is not None:
+        raise ValueError("these banks already hold person tokens only")
+    layers, kept = [], []
+    orders: dict[int, list[tuple[np.ndarray, int]]] = {}  # layers of one token count share a grid
+    for index, layer in enumerate(banks.layers):
+        tokens = layer.shape[1]
+        if tokens not in orders:
+            orders[tokens] = [person_token_order(mask, tokens, dilation) for mask in masks]
+        counts = [count for _, count in orders[tokens]]
+        width = max(counts, default=0) if widths is None else int(widths[index])
+        if not max(counts, default=0) <= width <= tokens:
+            raise ValueError(f"layer {index}: width {width} must hold every kept token ({max(counts)}) and at most {tokens}")
+        order = torch.from_numpy(np.stack([order[:width] for order, _ in orders[tokens]])).to(layer.device)
+        layers.append(layer[torch.arange(len(banks), device=layer.device)[:, None], order])
+        kept.append(torch.tensor(counts, dtype=torch.long))
+    return Banks(tuple(layers), tuple(kept))
 
 
 def reference_reads(frames: int, calibrated: Sequence[int] | None = None, unconditional: bool = False) -> list[tuple[int, ...]]:
     """Reads for ``frames`` rows attending to banks laid out as [r, c_0, c_1, ...].
+
+    The layout may be one :class:`Banks` or two parts read together: [reference, calibrated banks]
+    (the calibrated ones e.g. :func:`person_tokens`).
 
     ``calibrated`` None gives plain reference attention (every row reads r); otherwise row i reads
     r and c_calibrated[i] (TPC). ``unconditional`` prepends ``frames`` rows that read nothing: the
@@ -141,7 +232,7 @@ class _ReadingProcessor(_Processor):
                 "reference attention reads banks only in plain token self-attention "
                 "(no attention mask, spatial norm, group norm or 4-D input)"
             )
-        return plan.attend(attn, hidden_states, plan.banks.layers[self.layer])
+        return plan.attend(attn, hidden_states, self.layer)
 
 
 class _Installed:
@@ -198,11 +289,15 @@ class BankWriter:
         return list(self._installed.names)
 
     def collect(self, forward: Callable[[], Any]) -> Banks:
-        """Run ``forward`` (one or more passes of the reference UNet) and return the banks it produced."""
+        """Run ``forward`` (one or more passes of the reference UNet) and return the banks it produced.
+
+        The passes run without autograd: banks are detached and the UNet's output is not kept.
+        """
         self._installed.check("BankWriter")
         self._recorded = [[] for _ in range(len(self._installed))]
         try:
-            forward()
+            with torch.no_grad():
+                forward()
             recorded = self._recorded
         finally:
             self._recorded = None
@@ -225,6 +320,11 @@ class BankReader:
     Between :meth:`read` and :meth:`stop` (or inside :meth:`reading`), row b of every batch the UNet
     sees attends to K = V = [its own tokens, bank of image reads[b][0], bank of reads[b][1], ...].
     A row with no reads, or a UNet call outside reading, is exactly the UNet's own attention.
+
+    The banks may come in parts (e.g. [the reference's whole banks, the calibrated images' person
+    tokens]), their images numbered through the parts in order. A whole image gives all its tokens;
+    the images of a person-token part that one UNet call reads all give the same number, the most
+    any of them keeps.
     """
 
     def __init__(self, unet: torch.nn.Module) -> None:
@@ -235,26 +335,28 @@ class BankReader:
     def layer_names(self) -> list[str]:
         return list(self._installed.names)
 
-    def read(self, banks: Banks, reads: Reads) -> None:
+    def read(self, banks: Banks | Sequence[Banks], reads: Reads) -> None:
         """From now on, batch row b attends to the banks of images ``reads[b]`` as well."""
         self._installed.check("BankReader")
-        if len(banks.layers) != len(self._installed):
-            raise ValueError(
-                f"the banks have {len(banks.layers)} layers but this UNet has {len(self._installed)} spatial "
-                "self-attention layers; write them with a reference UNet of the same architecture"
-            )
-        for layer, attention in zip(banks.layers, self._installed.attentions):
-            if layer.shape[-1] != attention.to_k.in_features:
+        parts = [banks] if isinstance(banks, Banks) else list(banks)
+        for part in parts:
+            if len(part.layers) != len(self._installed):
                 raise ValueError(
-                    f"a bank has {layer.shape[-1]} channels where the UNet's layer takes {attention.to_k.in_features}"
+                    f"the banks have {len(part.layers)} layers but this UNet has {len(self._installed)} spatial "
+                    "self-attention layers; write them with a reference UNet of the same architecture"
                 )
-        self._plan = _ReadPlan(banks, reads)
+            for layer, attention in zip(part.layers, self._installed.attentions):
+                if layer.shape[-1] != attention.to_k.in_features:
+                    raise ValueError(
+                        f"a bank has {layer.shape[-1]} channels where the UNet's layer takes {attention.to_k.in_features}"
+                    )
+        self._plan = _ReadPlan(parts, reads)
 
     def stop(self) -> None:
         self._plan = None
 
     @contextlib.contextmanager
-    def reading(self, banks: Banks, reads: Reads) -> Iterator[None]:
+    def reading(self, banks: Banks | Sequence[Banks], reads: Reads) -> Iterator[None]:
         self.read(banks, reads)
         try:
             yield
@@ -269,43 +371,55 @@ class BankReader:
 
 @dataclass(frozen=True)
 class _RowGroup:
-    """Rows that read the same number of banks; they share one attention call."""
+    """Rows whose reads come from the same parts, slot by slot; they share one attention call."""
 
     rows: slice | torch.Tensor
-    images: torch.Tensor | None  # (rows, reads) positions in the plan's used images; None: reads nothing
+    slots: tuple[tuple[int, torch.Tensor], ...]  # per read: (part, (rows,) positions in the part's used images)
 
 
 class _ReadPlan:
     """A set of reads, grouped once per UNet call and shared by all its layers."""
 
-    def __init__(self, banks: Banks, reads: Reads) -> None:
-        self.banks = banks
+    def __init__(self, parts: Sequence[Banks], reads: Reads) -> None:
+        self.parts = parts
         self.rows = len(reads)
-        used = sorted({int(image) for row in reads for image in row})
-        if used and (used[0] < 0 or used[-1] >= len(banks)):
-            raise ValueError(f"reads name bank images up to {used[-1]}, but there are {len(banks)}")
-        position = {image: p for p, image in enumerate(used)}
-        by_count: dict[int, list[int]] = {}
-        for row, images in enumerate(reads):
-            by_count.setdefault(len(images), []).append(row)
-        self._used = torch.tensor(used, dtype=torch.long)
-        self._groups: list[tuple[list[int], list[list[int]] | None]] = [
-            (rows, [[position[int(image)] for image in reads[row]] for row in rows] if count else None)
-            for count, rows in sorted(by_count.items())
+        starts = np.cumsum([0] + [len(part) for part in parts])
+        images = sorted({int(image) for row in reads for image in row})
+        if images and (images[0] < 0 or images[-1] >= starts[-1]):
+            raise ValueError(f"reads name bank images up to {images[-1]}, but there are {starts[-1]}")
+        part_of = {image: bisect.bisect_right(starts, image) - 1 for image in images}
+        used: list[list[int]] = [[] for _ in parts]  # per part: the local indices some row reads, ascending
+        position = {}
+        for image in images:
+            part = part_of[image]
+            position[image] = len(used[part])
+            used[part].append(image - int(starts[part]))
+        self._used = [torch.tensor(indices, dtype=torch.long) for indices in used]
+        # Tokens each part gives per layer: all (whole banks), or the most that its read images keep.
+        self._widths = [
+            [None] * len(part.layers) if part.kept is None or not used[p] else [int(kept[self._used[p]].max()) for kept in part.kept]
+            for p, part in enumerate(parts)
         ]
-        self._on: dict[torch.device, tuple[torch.Tensor, list[_RowGroup]]] = {}
+        by_parts: dict[tuple[int, ...], list[int]] = {}
+        for row, read in enumerate(reads):
+            by_parts.setdefault(tuple(part_of[int(image)] for image in read), []).append(row)
+        self._groups = [
+            (rows, [(part, [position[int(reads[row][slot])] for row in rows]) for slot, part in enumerate(signature)])
+            for signature, rows in sorted(by_parts.items())
+        ]
+        self._on: dict[torch.device, tuple[list[torch.Tensor], list[_RowGroup]]] = {}
 
-    def _for(self, device: torch.device) -> tuple[torch.Tensor, list[_RowGroup]]:
+    def _for(self, device: torch.device) -> tuple[list[torch.Tensor], list[_RowGroup]]:
         if device not in self._on:
             groups = []
-            for rows, images in self._groups:
+            for rows, slots in self._groups:
                 contiguous = rows == list(range(rows[0], rows[-1] + 1))
                 index = slice(rows[0], rows[-1] + 1) if contiguous else torch.tensor(rows, device=device)
-                groups.append(_RowGroup(index, None if images is None else torch.tensor(images, device=device)))
-            self._on[device] = (self._used.to(device), groups)
+                groups.append(_RowGroup(index, tuple((part, torch.tensor(at, device=device)) for part, at in slots)))
+            self._on[device] = ([used.to(device) for used in self._used], groups)
         return self._on[device]
 
-    def attend(self, attn, hidden_states: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    def attend(self, attn, hidden_states: torch.Tensor, layer: int) -> torch.Tensor:
         if hidden_states.shape[0] != self.rows:
             raise ValueError(
                 f"the reads describe {self.rows} batch rows but the UNet's batch has {hidden_states.shape[0]} "
@@ -313,17 +427,22 @@ class _ReadPlan:
             )
         used, groups = self._for(hidden_states.device)
         query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        if len(used):
-            images = bank.index_select(0, used.to(bank.device)).to(hidden_states.device, hidden_states.dtype)
-            bank_key, bank_value = attn.to_k(images), attn.to_v(images)
+        bank_keys, bank_values = {}, {}
+        for part, index in enumerate(used):
+            if len(index):
+                bank = self.parts[part].layers[layer]
+                width = self._widths[part][layer]
+                if width is not None:
+                    bank = bank[:, :width]
+                images = bank.index_select(0, index.to(bank.device)).to(hidden_states.device, hidden_states.dtype)
+                bank_keys[part], bank_values[part] = attn.to_k(images), attn.to_v(images)
         heads = attn.heads
         out = value.new_empty(value.shape)
         for group in groups:
             q, k, v = query[group.rows], key[group.rows], value[group.rows]
-            if group.images is not None:
-                rows, reads = group.images.shape
-                k = torch.cat([k, bank_key[group.images].reshape(rows, -1, k.shape[-1])], dim=1)
-                v = torch.cat([v, bank_value[group.images].reshape(rows, -1, v.shape[-1])], dim=1)
+            if group.slots:
+                k = torch.cat([k, *(bank_keys[part][at] for part, at in group.slots)], dim=1)
+                v = torch.cat([v, *(bank_values[part][at] for part, at in group.slots)], dim=1)
             q, k, v = (x.unflatten(-1, (heads, -1)).transpose(1, 2) for x in (q, k, v))
             if attn.norm_q is not None:
                 q = attn.norm_q(q)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tpc.attention import person_token_order
+from tpc_backend.engines.diffusion.pipeline import latent_cells
 from tpc_backend.errors import UserError
 
 
@@ -49,6 +51,27 @@ def test_tpc_off_reads_no_calibrated_feature(tiny_engine, make_job):
     plain, _ = render(tiny_engine, make_job(seed=7, tpc=False, groups=30))
     other, _ = render(tiny_engine, make_job(seed=7, tpc=False, groups=2))
     assert all(np.array_equal(plain[i], other[i]) for i in plain)
+
+
+def test_the_calibrated_banks_keep_the_tokens_of_each_frames_calibrated_person(tiny_engine, make_job):
+    """The engine hands the pipeline each frame's calibrated mask: the stored banks keep its person."""
+    pipeline, states = tiny_engine.pipeline, []
+    prepare = pipeline.prepare
+    pipeline.prepare = lambda *args, **kwargs: states.append(prepare(*args, **kwargs)) or states[-1]
+    try:
+        job = make_job(frames=3, seed=7, steps=1)
+        render(tiny_engine, job)
+    finally:
+        del pipeline.prepare
+    (state,) = states
+    assert state.inputs.person_tokens  # the default
+    banks, _ = state.banks.gather(range(len(job)))
+    assert banks.kept is not None
+    grid = tuple(side // 8 for side in state.inputs.reference.shape[:2])
+    for layer, kept, whole in zip(banks.layers, banks.kept, state.banks.reference.layers):
+        expected = [person_token_order(latent_cells(job.calibration(i).mask, grid), whole.shape[1])[1] for i in range(len(job))]
+        assert kept.tolist() == expected and layer.shape[1] == max(expected)
+    assert 0 < sum(layer.shape[1] for layer in banks.layers) < sum(layer.shape[1] for layer in state.banks.reference.layers)
 
 
 def test_the_pose_skeletons_guide_the_frames(tiny_engine, make_job):

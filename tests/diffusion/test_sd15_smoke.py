@@ -27,16 +27,22 @@ def test_sd15_shapes_run_a_tpc_step_with_guidance_and_decode_on_the_cpu():
         rng = np.random.default_rng(0)
         picture = lambda: rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)  # noqa: E731
         reference = picture()
+        person = np.zeros((SIZE, SIZE), bool)
+        person[8:56, 24:40] = True  # a standing person's box: 2 of the 8 x 8 latent cells wide
         inputs = AnimationInputs(reference=reference, reference_photo=reference, poses=[picture() for _ in range(FRAMES)],
-                                 calibrated=[picture() for _ in range(FRAMES)], steps=1, guidance=2.0, groups=1)  # fmt: skip
+                                 calibrated=[picture() * person[..., None] for _ in range(FRAMES)],
+                                 calibrated_masks=[person] * FRAMES, steps=1, guidance=2.0, groups=1)  # fmt: skip
         pipeline = AnimationPipeline(components)
         state = pipeline.prepare(inputs)
-        banks, _ = state.banks.gather([0])
+        banks = state.banks.reference
         assert len(banks.layers) == 16  # SD1.5: 2 + 2 + 2 down, 1 mid, 3 + 3 + 3 up
         widths = [layer.shape[-1] for layer in banks.layers]
         tokens = [layer.shape[1] for layer in banks.layers]
         assert sorted(set(widths)) == [320, 640, 1280] and max(tokens) == (SIZE // 8) ** 2
-        assert state.banks.count == 1 + FRAMES
+        assert state.banks.frames == FRAMES
+        calibrated, _ = state.banks.gather(range(FRAMES))
+        kept = [layer.shape[1] for layer in calibrated.layers]
+        assert kept[0] == 4 * 8 < tokens[0]  # the person's 2 x 6 cells grown by one token: 4 x 8 of 8 x 8
         assert state.context.shape == (1, 1, 768)
         assert pipeline.step(state, 0)
         assert state.latents.shape == (1, 4, FRAMES, SIZE // 8, SIZE // 8) and torch.isfinite(state.latents).all()

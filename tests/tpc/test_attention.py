@@ -15,9 +15,20 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
+from scipy import ndimage
 
+from benchmarks.photos import load_photo
 from tpc import IterativePropagation
-from tpc.attention import Banks, BankReader, BankWriter, reference_reads, spatial_self_attention
+from tpc.attention import (
+    Banks,
+    BankReader,
+    BankWriter,
+    person_token_order,
+    person_tokens,
+    reference_reads,
+    spatial_self_attention,
+    token_grid,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CHANNELS = (8, 16, 16)
@@ -63,18 +74,41 @@ def banks(reference_unet) -> Banks:
 
 
 class PlainConcatenation:
-    """Oracle: diffusers' processor attending to [own, bank of image k for k in reads[row]]."""
+    """Oracle: diffusers' processor attending to [own, bank of image k for k in reads[row]].
 
-    def __init__(self, bank: torch.Tensor, reads) -> None:
+    ``tokens[k]``, when given, lists the tokens of image k's bank that are read (default: all).
+    """
+
+    def __init__(self, bank: torch.Tensor, reads, tokens: dict | None = None) -> None:
         self.bank, self.reads, self.plain = bank, reads, AttnProcessor2_0()
+        self.tokens = tokens or {}
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, **kwargs):
         rows = []
         for row, images in enumerate(self.reads):
             own = hidden_states[row : row + 1]
-            keys = torch.cat([own] + [self.bank[i : i + 1] for i in images], dim=1)
-            rows.append(self.plain(attn, own, encoder_hidden_states=keys))
+            banks = [self.bank[i : i + 1, self.tokens[i]] if i in self.tokens else self.bank[i : i + 1] for i in images]
+            rows.append(self.plain(attn, own, encoder_hidden_states=torch.cat([own, *banks], dim=1)))
         return torch.cat(rows)
+
+
+def blob(top: int, left: int, height: int, width: int, size: int = 8) -> np.ndarray:
+    """A person mask on the 8 x 8 latent grid the tiny banks were written from."""
+    mask = np.zeros((size, size), bool)
+    mask[top : top + height, left : left + width] = True
+    return mask
+
+
+def expected_order(mask: np.ndarray, tokens: int) -> tuple[np.ndarray, int]:
+    """The documented rule, computed independently: cells touching the person, grown by one token
+    (chessboard), first; then the rest nearest first, ties in raster order."""
+    rows = int(np.sqrt(tokens * mask.shape[0] / mask.shape[1]))
+    columns = tokens // rows
+    cells = mask.reshape(rows, mask.shape[0] // rows, columns, mask.shape[1] // columns).max(axis=(1, 3))
+    if not cells.any():
+        return np.arange(tokens), 0
+    distance = ndimage.distance_transform_cdt(~cells, metric="chessboard").ravel()
+    return np.lexsort((np.arange(tokens), distance)), int((distance <= 1).sum())
 
 
 def test_every_row_attends_to_its_own_tokens_and_the_banks_it_reads(banks):
@@ -170,6 +204,154 @@ def test_iterative_propagation_changes_only_which_calibrated_bank_each_frame_rea
     assert len({tuple(s % 3) for s in steps}) > 1
 
 
+CALIBRATED_MASKS = [blob(2, 2, 3, 2), blob(1, 3, 6, 4), blob(0, 0, 0, 0)]  # small, tall, nobody
+
+
+def person_parts(banks: Banks) -> list[Banks]:
+    """[the reference's whole banks, person tokens of the three calibrated images]."""
+    return [banks.take([0]), person_tokens(banks.take([1, 2, 3]), CALIBRATED_MASKS)]
+
+
+def test_person_token_reads_attend_to_each_read_images_person_tokens_widened_to_the_batchs_most(banks):
+    """Through a whole UNet (grids 8x8, 4x4, 2x2): the reference whole; every calibrated image read in
+    the call gives K tokens, K the most any of them keeps: its person's first, then the nearest (the
+    frame with nobody in it: its first K in raster order)."""
+    unet = tiny_unet(16)
+    reads = [(), (0, 1), (0, 3), (0,), (0, 2), (0, 1)]
+    torch.manual_seed(17)
+    sample, context = torch.randn(len(reads), 4, 8, 8), torch.randn(len(reads), 1, CONTEXT)
+    with torch.no_grad():
+        reader = BankReader(unet)
+        with reader.reading(person_parts(banks), reads):
+            ours = unet(sample, 20, encoder_hidden_states=context).sample
+        reader.remove()
+        widths = []
+        for layer, (_, attention) in enumerate(spatial_self_attention(unet)):
+            tokens = banks.layers[layer].shape[1]
+            orders = {1 + k: expected_order(mask, tokens) for k, mask in enumerate(CALIBRATED_MASKS)}
+            width = max(kept for _, kept in orders.values())
+            widths.append((tokens, width))
+            attention.set_processor(
+                PlainConcatenation(banks.layers[layer], reads, {image: order[:width] for image, (order, _) in orders.items()})
+            )
+        expected = unet(sample, 20, encoder_hidden_states=context).sample
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    assert any(width < tokens for tokens, width in widths)  # some layer really reads fewer tokens
+
+
+def test_a_person_token_batch_that_reads_only_empty_frames_is_plain_reference_attention(banks):
+    unet = tiny_unet(18)
+    _, attention = spatial_self_attention(unet)[0]
+    torch.manual_seed(19)
+    hidden = torch.randn(2, 64, CHANNELS[0])
+    reader = BankReader(unet)
+    with torch.no_grad():
+        with reader.reading(person_parts(banks), [(0, 3), (0, 3)]):  # image 3: a calibration with nobody
+            ours = attention(hidden)
+        with reader.reading(banks, [(0,), (0,)]):
+            plain = attention(hidden)
+    torch.testing.assert_close(ours, plain, rtol=1e-6, atol=1e-7)
+
+
+def test_person_tokens_are_the_cells_the_person_touches_grown_by_one_then_the_nearest():
+    """On a real person mask, at SD1.5's four token grids of a 512 x 512 image."""
+    _, _, mask = load_photo("astronaut")
+    assert mask.shape == (512, 512)
+    for side in (64, 32, 16, 8):
+        order, kept = person_token_order(mask, side * side)
+        touched = mask.reshape(side, 512 // side, side, 512 // side).any(axis=(1, 3))
+        grown = ndimage.binary_dilation(touched, structure=np.ones((3, 3), bool))
+        assert set(order[:kept].tolist()) == set(np.flatnonzero(grown).tolist()), side
+        assert sorted(order.tolist()) == list(range(side * side))
+        distance = ndimage.distance_transform_cdt(~touched, metric="chessboard").ravel()[order]
+        assert (np.diff(distance) >= 0).all() and distance[kept - 1] == 1 and distance[kept] == 2
+        if side == 64:
+            assert 0.2 < kept / side**2 < 0.8 and (order[:kept] == expected_order(mask, side * side)[0][:kept]).all()
+    with pytest.raises(ValueError, match="does not tile into a layer of 100 tokens"):
+        token_grid(mask.shape, 100)
+
+
+def test_person_token_order_on_a_tiny_grid_worked_by_hand():
+    """An 8 x 8 px mask on a 4 x 4 token grid (2 x 2 px per token); one person pixel, in token (0, 0)."""
+    mask = np.zeros((8, 8), bool)
+    mask[1, 1] = True
+    order, kept = person_token_order(mask, 16)
+    # Token (0, 0) grown by one: 0, 1, 4, 5. Then chessboard distance 2: 2, 6, 8, 9, 10; distance 3: the rest.
+    assert kept == 4 and order.tolist() == [0, 1, 4, 5, 2, 6, 8, 9, 10, 3, 7, 11, 12, 13, 14, 15]
+    assert person_token_order(mask, 16, dilation=0)[1] == 1
+    nobody, none_kept = person_token_order(np.zeros((8, 8), bool), 16)
+    assert none_kept == 0 and nobody.tolist() == list(range(16))
+
+
+def test_person_tokens_of_a_mask_covering_everything_attend_exactly_as_whole_banks(banks):
+    """A person over the whole frame keeps every token in raster order: the reads equal whole banks'."""
+    everything = [np.ones((64, 64), bool)] * 3  # pixel masks of the 64 x 64 px images behind the 8 x 8 latents
+    calibrated = person_tokens(banks.take([1, 2, 3]), everything)
+    for whole, layer, kept in zip(banks.layers, calibrated.layers, calibrated.kept):
+        assert torch.equal(layer, whole[1:]) and kept.tolist() == [whole.shape[1]] * 3
+    unet = tiny_unet(22)
+    reads = [(), (0, 1), (0, 3), (0, 2)]
+    torch.manual_seed(23)
+    sample, context = torch.randn(len(reads), 4, 8, 8), torch.randn(len(reads), 1, CONTEXT)
+    reader = BankReader(unet)
+    with torch.no_grad():
+        with reader.reading([banks.take([0]), calibrated], reads):
+            ours = unet(sample, 20, encoder_hidden_states=context).sample
+        with reader.reading(banks, reads):
+            whole = unet(sample, 20, encoder_hidden_states=context).sample
+    torch.testing.assert_close(ours, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_person_token_banks_hold_the_written_tokens_in_kept_order(banks):
+    calibrated = banks.take([1, 2, 3])
+    parts = person_tokens(calibrated, CALIBRATED_MASKS)
+    for layer, (whole, kept_layer, counts) in enumerate(zip(calibrated.layers, parts.layers, parts.kept)):
+        tokens = whole.shape[1]
+        orders = [expected_order(mask, tokens) for mask in CALIBRATED_MASKS]
+        assert counts.tolist() == [kept for _, kept in orders] and kept_layer.shape[1] == max(counts)
+        for image, (order, _) in enumerate(orders):
+            assert torch.equal(kept_layer[image], whole[image, order[: kept_layer.shape[1]]])
+    assert parts.nbytes < calibrated.nbytes
+    assert torch.equal(parts.take([2, 0]).kept[0], parts.kept[0][[2, 0]])
+    wider = person_tokens(calibrated, CALIBRATED_MASKS, widths=[layer.shape[1] for layer in calibrated.layers])
+    assert wider.nbytes == calibrated.nbytes  # a whole job's widths may exceed this chunk's
+    with pytest.raises(ValueError, match="cannot concatenate whole banks with person-token banks"):
+        Banks.cat([banks, parts])
+    with pytest.raises(ValueError, match="2 person masks for 3 bank images"):
+        person_tokens(calibrated, CALIBRATED_MASKS[:2])
+
+
+def test_with_person_tokens_iterative_propagation_still_changes_only_which_calibrated_bank_a_frame_reads(banks):
+    """Three people of one size at three places: every draw keeps as many tokens, so a frame whose
+    draw did not change reads exactly what it read before (in general a batch reads as many tokens as
+    its largest person keeps)."""
+    unet = tiny_unet(20)
+    reader = BankReader(unet)
+    frames = 6
+    propagation = IterativePropagation(frames, groups=2, seed=3)
+    masks = [blob(1, 1, 2, 2), blob(1, 5, 2, 2), blob(5, 1, 2, 2)]
+    parts = [banks.take([0]), person_tokens(banks.take([1, 2, 3]), masks)]
+    assert len({tuple(row.tolist()) for row in torch.stack(parts[1].kept, dim=1)}) == 1  # same counts for all three
+    torch.manual_seed(21)
+    sample, context = torch.randn(frames, 4, 8, 8), torch.randn(frames, 1, CONTEXT)
+
+    def denoise(selection) -> torch.Tensor:
+        with torch.no_grad(), reader.reading(parts, reference_reads(frames, selection % 3)):
+            return unet(sample, 500, encoder_hidden_states=context).sample
+
+    steps = [propagation.selection(step) for step in range(6)]
+    first = denoise(steps[0])
+    assert torch.equal(first, denoise(steps[0]))
+    for selection in steps[1:]:
+        other = denoise(selection)
+        for frame in range(frames):
+            if selection[frame] % 3 == steps[0][frame] % 3:
+                torch.testing.assert_close(other[frame], first[frame], rtol=1e-5, atol=1e-6)
+            else:
+                assert not torch.allclose(other[frame], first[frame])
+    assert len({tuple(s % 3) for s in steps}) > 1
+
+
 def test_writer_banks_hold_every_image_of_the_batch_at_every_spatial_layer(reference_unet, banks):
     names = [name for name, _ in spatial_self_attention(reference_unet)]
     assert len(banks.layers) == len(names) and len(banks) == 4
@@ -240,6 +422,7 @@ def test_the_readme_example_adds_tpc_to_diffusers_animatediff_pipeline(reference
         "reference_unet": reference_unet,
         "reference_latent": torch.randn(1, 4, 8, 8),
         "calibrated_latents": torch.randn(frames, 4, 8, 8),  # VAE latents of C_1..C_L
+        "calibrated_masks": [np.kron(blob(1 + i, 2, 4, 3), np.ones((8, 8), bool)) for i in range(frames)],  # 64 x 64 px
         "image_embeds": torch.randn(1, 1, CONTEXT),  # e.g. CLIP image embedding of the reference
         "num_frames": frames,
     }
@@ -250,6 +433,8 @@ def test_the_readme_example_adds_tpc_to_diffusers_animatediff_pipeline(reference
     assert video.shape == (1, 4, frames, 8, 8) and torch.isfinite(video).all()
     reader = namespace["reader"]
     assert reader._plan is None  # the example stops reading when the pipeline is done
+    calibrated = namespace["banks"][1]
+    assert calibrated.kept is not None and calibrated.layers[0].shape[1] < 64  # person tokens of the 8 x 8 grid
     # The banks really reached the pipeline's UNet: without TPC's reads the same call differs.
     reader.remove()
     pipe = namespace["pipe"]

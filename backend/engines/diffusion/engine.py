@@ -51,6 +51,7 @@ class DiffusionEngine(Engine):
                 reference_photo=job.reference_image,
                 poses=[pose_image(people, job.poses.size, size) for people in job.poses.frames],
                 calibrated=_CalibratedImages(job, size) if settings.tpc else None,
+                calibrated_masks=_CalibratedMasks(job) if settings.tpc else None,
                 seed=settings.seed,
                 steps=settings.steps,
                 guidance=settings.guidance,
@@ -70,3 +71,20 @@ class _CalibratedImages(Sequence):
 
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
         return resize(self.job.calibration(index).image, self.size)
+
+
+class _CalibratedMasks(Sequence):
+    """Calibrated person mask of each frame, on the poses' canvas (the pipeline reduces it to its grid).
+
+    The pipeline asks for a frame's mask right after its image, so the job's one-frame cache serves
+    both from one calibration.
+    """
+
+    def __init__(self, job: PreparedJob) -> None:
+        self.job = job
+
+    def __len__(self) -> int:
+        return len(self.job)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return self.job.calibration(index).mask

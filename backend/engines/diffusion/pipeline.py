@@ -3,14 +3,19 @@
 One job, in order:
 1. The reference photo's CLIP image embedding is the cross-attention context (no tokenizer needed);
    the unconditional context of classifier-free guidance is zeros.
-2. The reference UNet runs once, at t = 0, on the reference latent and every calibrated latent, in
-   batched chunks (:class:`tpc.attention.BankWriter`); the banks go to a :class:`BankStore` (GPU
-   while small, pinned host memory when long).
+2. The reference and every calibrated image are encoded by the VAE (each calibrated image asked for
+   once, its person mask right after it, reduced to the latent grid), then the reference UNet runs
+   once, at t = 0, on those latents in batched chunks (:class:`tpc.attention.BankWriter`). The
+   calibrated banks keep the person's tokens only (:func:`tpc.attention.person_tokens`; off with
+   ``person_tokens=False``), as many per frame and layer as the frame that keeps the most, which is
+   why every mask is read before the first bank is stored. The banks go to a :class:`BankStore`
+   (GPU while small, pinned host memory when long).
 3. Each step, every context window of frames runs ControlNet OpenPose on its skeletons and the
    motion UNet, whose spatial self-attention reads K = V = [own, r, c_sel(i)] on the conditional rows
-   (``sel`` from :class:`tpc.IterativePropagation`, re-drawn each step) and only its own tokens on
-   the unconditional rows. Window predictions are blended, guidance applied, and the scheduler steps
-   the whole sequence at once.
+   (``sel`` from :class:`tpc.IterativePropagation`, re-drawn each step; with person tokens, every
+   c_sel(i) of a window gives as many tokens as the one that keeps the most) and only its own tokens
+   on the unconditional rows. Window predictions are blended, guidance applied, and the scheduler
+   steps the whole sequence at once.
 4. The VAE decodes frames in fixed chunks of absolute frame indices, so a resumed job decodes each
    frame exactly as an uninterrupted one does.
 
@@ -24,10 +29,19 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
+import cv2
 import numpy as np
 import torch
 
-from tpc.attention import BankReader, BankWriter, reference_reads
+from tpc.attention import (
+    PERSON_DILATION,
+    Banks,
+    BankReader,
+    BankWriter,
+    person_token_order,
+    person_tokens,
+    reference_reads,
+)
 from tpc.propagation import IterativePropagation
 
 from .bank_store import BankStore, default_budget
@@ -49,10 +63,16 @@ class AnimationInputs:
     reference_photo: np.ndarray  # the photo as given, for the CLIP image encoder
     poses: Sequence[np.ndarray]  # L OpenPose skeleton images
     calibrated: Sequence[np.ndarray] | None  # L calibrated images (read once each); None: TPC off
+    # L person masks (H, W) of the calibrated images, any size with the same framing (each is read
+    # once, right after its image); needed with person tokens.
+    calibrated_masks: Sequence[np.ndarray] | None = None
     seed: int = 0
     steps: int = 25
     guidance: float = 3.5
     groups: int = 30  # iterative propagation M
+    # The calibrated banks keep only the tokens on the person (grown by one token): fewer keys, less
+    # bank memory, no black background. False: whole calibrated banks, as in the paper's Sec. 4.3.
+    person_tokens: bool = True
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -67,7 +87,7 @@ class DenoisingState:
     scheduler: Any
     timesteps: torch.Tensor
     context: torch.Tensor  # (1, 1, D) image embedding of the reference
-    banks: BankStore  # image 0: the reference; image 1 + i: calibrated frame i (TPC only)
+    banks: BankStore  # the reference's bank; calibrated frame i's (TPC only)
     propagation: IterativePropagation | None
     windows: list[range]
     weights: list[torch.Tensor]  # blend weight per window frame, (n,) float32 on the device
@@ -142,22 +162,46 @@ class AnimationPipeline:
         """Context, banks at t = 0, initial noise and schedule; None if cancelled meanwhile."""
         frames = len(inputs)
         height, width = inputs.reference.shape[:2]
+        tpc = inputs.calibrated is not None
+        with_masks = tpc and inputs.person_tokens
+        if with_masks and inputs.calibrated_masks is None:
+            raise ValueError("person tokens need the calibrated images' person masks (calibrated_masks), or person_tokens=False")
         context = self._embed(inputs.reference_photo)
-        # Bank images: the reference, then (TPC) every calibrated frame.
-        images: Sequence[np.ndarray] = (
-            [inputs.reference] if inputs.calibrated is None else _Prepended(inputs.reference, inputs.calibrated)
-        )
-        banks = BankStore(len(images), self.device, self.bank_budget)
-        timestep = torch.zeros((), dtype=torch.long, device=self.device)
+        # Bank images: the reference, then (TPC) every calibrated frame; latents first, with the masks.
+        images: Sequence[np.ndarray] = [inputs.reference] if not tpc else _Prepended(inputs.reference, inputs.calibrated)
+        factor = 2 ** (len(self.components.vae.config.block_out_channels) - 1)
+        grid = (height // factor, width // factor)
+        chunks, people = [], []  # latents per chunk; person cells of each calibrated frame on the latent grid
         for begin in range(0, len(images), self.chunk):
             if cancelled():
                 return None
-            batch = np.stack([images[i] for i in range(begin, min(begin + self.chunk, len(images)))])
-            latents = self._encode(batch)
-            contexts = context.expand(len(batch), -1, -1)
+            batch = []
+            for index in range(begin, min(begin + self.chunk, len(images))):
+                batch.append(images[index])
+                if with_masks and index > 0:
+                    people.append(latent_cells(inputs.calibrated_masks[index - 1], grid))
+            chunks.append(self._encode(np.stack(batch)))
+            progress(_BANKS_SHARE / 2 * (begin + len(batch)) / len(images), "encoding the reference and calibrated images")
+        banks = BankStore(frames if tpc else 0, self.device, self.bank_budget)
+        timestep = torch.zeros((), dtype=torch.long, device=self.device)
+        widths = None  # person tokens kept per calibrated frame and layer: the most any frame keeps
+        for number, latents in enumerate(chunks):
+            if cancelled():
+                return None
+            contexts = context.expand(len(latents), -1, -1)
             reference_pass = lambda: self.components.reference_unet(latents, timestep, encoder_hidden_states=contexts)  # noqa: E731
-            banks.write(begin, self.writer.collect(reference_pass))
-            progress(_BANKS_SHARE * (begin + len(batch)) / len(images), "reference and calibrated features")
+            written = self.writer.collect(reference_pass)
+            first = number * self.chunk - 1  # the calibrated frame of the chunk's first image: images are [r, c_0, c_1, ...]
+            if number == 0:
+                banks.write_reference(written.take([0]))
+                written, first = written.take(range(1, len(written))), 0
+            if len(written):
+                if with_masks:
+                    if widths is None:
+                        widths = person_widths(people, [layer.shape[1] for layer in written.layers])
+                    written = person_tokens(written, people[first : first + len(written)], widths=widths)
+                banks.write(first, written)
+            progress(_BANKS_SHARE * (0.5 + 0.5 * (number + 1) / len(chunks)), "reference and calibrated features")
 
         scheduler = self.components.new_scheduler()
         scheduler.set_timesteps(inputs.steps, device=self.device)
@@ -177,7 +221,7 @@ class AnimationPipeline:
             timesteps=scheduler.timesteps,
             context=context,
             banks=banks,
-            propagation=IterativePropagation(frames, inputs.groups, inputs.seed) if inputs.calibrated is not None else None,
+            propagation=IterativePropagation(frames, inputs.groups, inputs.seed) if tpc else None,
             windows=windows,
             weights=weights,
             step_extras=step_extras,
@@ -212,14 +256,7 @@ class AnimationPipeline:
         poses = self._pose_tensor(state.inputs.poses[window.start : window.stop]).repeat(copies, 1, 1, 1)
         flat = model_input.transpose(1, 2).flatten(0, 1)  # (copies * n, 4, h, w), frames of each copy together
         down, mid = self.components.controlnet(flat, t, encoder_hidden_states=context, controlnet_cond=poses, return_dict=False)
-        if selection is None:
-            banks, _ = state.banks.gather([0])
-            calibrated = None
-        else:  # the reference and the calibrated frames this window draws, each once
-            distinct, drawn = np.unique(selection, return_inverse=True)
-            banks, positions = state.banks.gather([0, *(1 + distinct)])
-            calibrated = [positions[1 + j] - 1 for j in drawn]  # reference_reads counts calibrated banks from 1
-        with self.reader.reading(banks, reference_reads(frames, calibrated, unconditional=state.guided)):
+        with self.reader.reading(*self.bank_reads(state, window, selection)):
             noise = self.components.unet(
                 model_input,
                 t,
@@ -231,6 +268,19 @@ class AnimationPipeline:
             unconditional, conditional = noise.chunk(2)
             return unconditional + state.inputs.guidance * (conditional - unconditional)
         return noise
+
+    @staticmethod
+    def bank_reads(state: DenoisingState, window: range, selection: np.ndarray | None) -> tuple[list[Banks], list[tuple[int, ...]]]:
+        """Banks and reads of one window: r for every conditional row, and (TPC) c_selection[i] for row i
+        (``selection``: the calibrated frame each frame of the window reads this step)."""
+        banks = [state.banks.reference]
+        calibrated = None
+        if selection is not None:  # and the calibrated frames this window draws, each once
+            distinct, drawn = np.unique(selection, return_inverse=True)
+            drawn_banks, positions = state.banks.gather(distinct)
+            banks.append(drawn_banks)
+            calibrated = [positions[j] for j in drawn]
+        return banks, reference_reads(len(window), calibrated, unconditional=state.guided)
 
     # -- 4: frames ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -260,6 +310,18 @@ class AnimationPipeline:
 
     def _pose_tensor(self, poses: Sequence[np.ndarray]) -> torch.Tensor:
         return torch.from_numpy(np.stack(poses)).to(self.device).permute(0, 3, 1, 2).to(self.dtype) / 255.0
+
+
+def latent_cells(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Which cells of the latent grid (rows, columns) a person mask of any size overlaps."""
+    person = (np.asarray(mask) > 0).astype(np.float32)  # area averaging: > 0 wherever a cell holds any of it
+    return person > 0 if person.shape == grid else cv2.resize(person, (grid[1], grid[0]), interpolation=cv2.INTER_AREA) > 0
+
+
+def person_widths(people: Sequence[np.ndarray], tokens: Sequence[int], dilation: int = PERSON_DILATION) -> list[int]:
+    """Per layer of ``tokens`` tokens: the most person tokens any frame keeps (the width of every frame's bank)."""
+    most = {count: max((person_token_order(cells, count, dilation)[1] for cells in people), default=0) for count in set(tokens)}
+    return [most[count] for count in tokens]
 
 
 class _Prepended(Sequence):
