@@ -258,7 +258,10 @@ class BackendService:
                         data = self._events.recv(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self._on_event(ev.decode(data))
+                    try:
+                        self._on_event(ev.decode(data))
+                    except Exception:  # a bug: log it and keep serving everyone else
+                        log.exception("handling a worker event failed")
             if self._router in ready:
                 for _ in range(_BATCH):
                     if not self._router.poll(0):
@@ -424,7 +427,7 @@ class BackendService:
         sentence = self._where(view)
         if sentence:
             self._send(identity, req, Progress(record.job_id, view.done / record.total, sentence))
-        self._pump(stream)
+        self._pump(stream)  # nothing, if the client went away meanwhile
 
     def _where(self, view: _JobView) -> str:
         state = view.record.state
@@ -443,7 +446,9 @@ class BackendService:
 
     def _pump(self, stream: _Stream) -> None:
         """Send what the stream may have now: frames up to its window, then report and DONE, or ERROR."""
-        view = self._views[stream.job_id]
+        view = self._views.get(stream.job_id)
+        if view is None or self._streams.get(stream.key) is not stream:
+            return  # ended: its client is gone (a send found it unreachable) or it was replaced
         folder = None  # the job's folder, for frames the cache no longer holds
         while stream.cursor < view.done and stream.window_open:
             batch: list[bytes] = []

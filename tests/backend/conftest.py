@@ -34,8 +34,8 @@ def shared_backend(tmp_path_factory):
     """One backend for a whole test module (for tests that do not restart it)."""
     backend = Backend(tmp_path_factory.mktemp("backend") / "data").start()
     yield backend
-    if backend.alive:
-        assert backend.stop() == 0, backend.log()
+    assert backend.alive, f"the backend died during the module's tests:\n{backend.log()}"
+    assert backend.stop() == 0, backend.log()
 
 
 @pytest.fixture(scope="session")

@@ -374,14 +374,15 @@ def test_a_client_that_refuses_its_settings_leaves_the_scene_as_it_was(addon, sc
     assert scene.tpc.state == "NONE" and scene.tpc.job_id == "" and addon.jobs.active_job(scene) is None
 
 
-def test_a_key_zeromq_refuses_in_the_worker_is_a_sentence_not_a_bug_report(addon, scene, backend, tmp_path):
+def test_a_key_that_is_not_z85_is_refused_before_the_scene_shows_a_job(addon, scene, backend, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
     public, secret = _key_pair()
     connection = addon.jobs.Connection(backend.address, 5.0, "~" * 40, (public, secret))  # 40 characters, not Z85
-    addon.jobs.launch(scene, _job_without_submission(addon, scene, tmp_path, connection), wait=True)
     settings = scene.tpc
-    assert settings.state == "FAILED" and "ZeroMQ cannot open a connection to the backend" in settings.last_error
-    assert "Unexpected error" not in settings.last_error and "Preferences" in settings.last_error
+    before = settings.state
+    with pytest.raises(ValueError, match="40-character Z85 CURVE key"):
+        addon.jobs.launch(scene, _job_without_submission(addon, scene, tmp_path, connection), wait=True)
+    assert addon.jobs.active_job(scene) is None and settings.state == before != "RUNNING"
 
 
 def test_cancel_mid_job_keeps_the_frames_that_arrived(addon, scene, backend, tmp_path):
@@ -407,7 +408,7 @@ def test_cancel_mid_job_keeps_the_frames_that_arrived(addon, scene, backend, tmp
 def test_cancel_while_the_submit_is_on_its_way_cancels_the_job_on_the_backend(addon, scene, backend, relay, tmp_path):
     """Cancel right after Animate, while the backend has not accepted the job yet (the Submit waits in
     a relay): a cancel sent now would reach the backend first, find no job and let the job run."""
-    _prepare(scene, tmp_path, backend.address, frames=48, mesh=False)
+    _prepare(scene, tmp_path, backend.address, frames=240, mesh=False)  # long enough to be running when the cancel lands
     gate = relay("submit", "cancel")
     settings = scene.tpc
     settings.backend = gate.address
@@ -421,7 +422,7 @@ def test_cancel_while_the_submit_is_on_its_way_cancels_the_job_on_the_backend(ad
     assert settings.status == "Cancelling"
 
     gate.release("submit")  # the backend accepts the job; the add-on's cancel follows, and waits in the relay
-    _pump_until(addon, lambda: "cancel" in gate.seen and settings.job_total == 48)
+    _pump_until(addon, lambda: "cancel" in gate.seen and settings.job_total == 240)
     assert settings.state == "RUNNING" and settings.status == "Cancelling", "the panel keeps saying what it waits for"
     gate.release("cancel")
     _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)
@@ -447,7 +448,7 @@ def test_cancel_before_the_job_is_sent_sends_nothing(addon, scene, backend, rela
 
 
 def test_a_cancel_that_cannot_reach_the_backend_says_how_to_stop_the_job(addon, scene, backend, relay, tmp_path):
-    _prepare(scene, tmp_path, backend.address, frames=48, mesh=False)
+    _prepare(scene, tmp_path, backend.address, frames=240, mesh=False)  # long enough to be running when the cancel lands
     gate = relay("submit")
     settings = scene.tpc
     settings.backend, settings.timeout = gate.address, 1.0
