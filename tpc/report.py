@@ -210,7 +210,8 @@ def _curve(page, values, fallback, box, name, color) -> None:
             low, high = low - 1, high + 1
     else:
         low, high = 0.0, 1.0
-    _text(page, name, (x, y + 14), 0.42, color)
+    label_width = cv2.getTextSize(name, _FONT, 0.42, 1)[0][0]
+    _text(page, name, (x, y + 14), 0.42 * min(1.0, (left - x - 6) / label_width), color)  # shrunk to fit beside the plot
     _text(page, f"{high:.2f}", (x, y + 30), 0.36, _GREY)
     _text(page, f"{low:.2f}", (x, y + height - 2), 0.36, _GREY)
     count = len(values)
