@@ -83,7 +83,7 @@ def _job_folder(settings, job_id: str) -> str:
 def _job_settings(settings) -> dict:
     return {
         "engine": settings.engine, "seed": settings.seed, "steps": settings.steps, "guidance": settings.guidance,
-        "groups": settings.groups, "tpc": settings.use_tpc,
+        "groups": settings.groups, "tpc": settings.use_tpc, "person_tokens": settings.use_person_tokens,
     }  # fmt: skip
 
 

@@ -81,6 +81,9 @@ def draw_engine(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     column.enabled = settings.engine != "preview"
     column.prop(settings, "steps")
     column.prop(settings, "guidance")
+    row = column.row()
+    row.enabled = settings.use_tpc
+    row.prop(settings, "use_person_tokens")
     layout.prop(settings, "timeout")
 
 

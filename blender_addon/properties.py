@@ -144,6 +144,11 @@ class TPCSettings(bpy.types.PropertyGroup):
         name="Procrustes Calibration", default=True,
         description="Condition on the photo warped to each pose (TPC); off: the plain photo only",
     )  # fmt: skip
+    use_person_tokens: BoolProperty(
+        name="Person Tokens Only", default=True,
+        description="Diffusion: attend to the calibrated person only, not the black around them (faster, less memory); "
+        "off: whole calibrated images",
+    )  # fmt: skip
     output_dir: StringProperty(
         name="Output Folder", default="//tpc/", subtype="DIR_PATH", options=_RELATIVE_PATH,
         description="Frames go to a folder per job inside this one (// is the .blend file's folder)",

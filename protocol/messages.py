@@ -102,6 +102,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "guidance": _number(0.0, 100.0),
     "groups": _whole(1, MAX_FRAMES),
     "tpc": _boolean,
+    "person_tokens": _boolean,
     "width": _size,
     "height": _size,
 }

@@ -53,6 +53,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, metavar="N", help="denoising steps (diffusion engines)")
     parser.add_argument("--guidance", type=float, metavar="G", help="guidance scale (diffusion engines)")
     parser.add_argument("--no-tpc", action="store_true", help="condition on the plain reference, without calibration")
+    parser.add_argument(
+        "--whole-banks", action="store_true",
+        help="diffusion: attend to whole calibrated images, background included, instead of the person's tokens (slower)",
+    )  # fmt: skip
     parser.add_argument("--target-masks", metavar="DIR", help="target person masks DIR/00000.png... (canvas size)")
     parser.add_argument("--reference-keypoints", metavar="KP.json", help="reference keypoints (default: the backend detects them)")
     parser.add_argument("--reference-mask", metavar="MASK.png", help="reference person mask (default: the backend detects it)")
@@ -133,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     settings = {key: value for key, value in chosen.items() if value is not None}
     if args.no_tpc:
         settings["tpc"] = False
+    if args.whole_banks:
+        settings["person_tokens"] = False
     job_id = args.job_id or files.fingerprint(settings)
     out = Path(args.out)
     with connect(args) as client:

@@ -42,6 +42,7 @@ class RenderSettings:
     guidance: float = 3.5
     groups: int = DEFAULT_GROUPS  # iterative propagation M (paper Algorithm 1)
     tpc: bool = True  # False: plain reference conditioning, no calibrated images
+    person_tokens: bool = True  # diffusion: calibrated banks keep the person's tokens; False: whole banks (paper Sec. 4.3)
     width: int = 0  # output size; 0 = the poses' canvas
     height: int = 0
 

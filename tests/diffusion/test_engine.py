@@ -39,9 +39,9 @@ def test_the_same_job_gives_the_same_bytes_from_any_start(tiny_engine, make_job,
     assert all(np.array_equal(baseline[0][i], resumed[i]) for i in resumed)
 
 
-def test_tpc_off_another_groups_count_and_another_seed_each_change_the_frames(tiny_engine, make_job, baseline):
+def test_tpc_off_whole_banks_another_groups_count_and_another_seed_each_change_the_frames(tiny_engine, make_job, baseline):
     reference = baseline[0]
-    for settings in ({"tpc": False}, {"groups": 2}, {"seed": 8}):
+    for settings in ({"tpc": False}, {"person_tokens": False}, {"groups": 2}, {"seed": 8}):
         frames, _ = render(tiny_engine, make_job(**{"seed": 7, **settings}))
         assert all(not np.array_equal(reference[i], frames[i]) for i in reference), settings
 

@@ -51,11 +51,12 @@ class DiffusionEngine(Engine):
                 reference_photo=job.reference_image,
                 poses=[pose_image(people, job.poses.size, size) for people in job.poses.frames],
                 calibrated=_CalibratedImages(job, size) if settings.tpc else None,
-                calibrated_masks=_CalibratedMasks(job) if settings.tpc else None,
+                calibrated_masks=_CalibratedMasks(job) if settings.tpc and settings.person_tokens else None,
                 seed=settings.seed,
                 steps=settings.steps,
                 guidance=settings.guidance,
                 groups=settings.groups,
+                person_tokens=settings.person_tokens,
             )
             pipeline(inputs, start, lambda index, frame: emit(index, resize(frame, job.size)), cancelled, progress)
 
