@@ -108,3 +108,16 @@ def bone_end_world(rig: bpy.types.Object, name: str, end: str = "HEAD") -> Vecto
     evaluated = rig.evaluated_get(bpy.context.evaluated_depsgraph_get())
     bone = evaluated.pose.bones[name]
     return evaluated.matrix_world @ (bone.head if end == "HEAD" else bone.tail)
+
+
+def read_pixels(path) -> np.ndarray:
+    """An image file through Blender's own loader, as (H, W, 4) float32 with row 0 at the top; the
+    image datablock is removed again."""
+    image = bpy.data.images.load(str(path))
+    try:
+        width, height = image.size
+        pixels = np.empty(width * height * 4, dtype=np.float32)
+        image.pixels.foreach_get(pixels)
+    finally:
+        bpy.data.images.remove(image)
+    return pixels.reshape(height, width, 4)[::-1]  # Blender's rows start at the bottom

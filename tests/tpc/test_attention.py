@@ -190,18 +190,7 @@ def test_iterative_propagation_changes_only_which_calibrated_bank_each_frame_rea
         with torch.no_grad(), reader.reading(step_banks, reference_reads(frames, local)):
             return unet(sample, 500, encoder_hidden_states=context).sample
 
-    steps = [propagation.selection(step) for step in range(6)]
-    first, again = denoise(steps[0]), denoise(steps[0])
-    assert torch.equal(first, again)  # reproducible
-    for selection in steps[1:]:
-        other = denoise(selection)
-        for frame in range(frames):
-            if selection[frame] % 3 == steps[0][frame] % 3:
-                torch.testing.assert_close(other[frame], first[frame], rtol=1e-5, atol=1e-6)
-            else:
-                assert not torch.allclose(other[frame], first[frame])
-    # The draws do change between steps, so the loop above compared both kinds of frames.
-    assert len({tuple(s % 3) for s in steps}) > 1
+    assert_frames_follow_their_draws(denoise, propagation, frames)
 
 
 CALIBRATED_MASKS = [blob(2, 2, 3, 2), blob(1, 3, 6, 4), blob(0, 0, 0, 0)]  # small, tall, nobody
@@ -339,17 +328,7 @@ def test_with_person_tokens_iterative_propagation_still_changes_only_which_calib
         with torch.no_grad(), reader.reading(parts, reference_reads(frames, selection % 3)):
             return unet(sample, 500, encoder_hidden_states=context).sample
 
-    steps = [propagation.selection(step) for step in range(6)]
-    first = denoise(steps[0])
-    assert torch.equal(first, denoise(steps[0]))
-    for selection in steps[1:]:
-        other = denoise(selection)
-        for frame in range(frames):
-            if selection[frame] % 3 == steps[0][frame] % 3:
-                torch.testing.assert_close(other[frame], first[frame], rtol=1e-5, atol=1e-6)
-            else:
-                assert not torch.allclose(other[frame], first[frame])
-    assert len({tuple(s % 3) for s in steps}) > 1
+    assert_frames_follow_their_draws(denoise, propagation, frames)
 
 
 def test_writer_banks_hold_every_image_of_the_batch_at_every_spatial_layer(reference_unet, banks):
@@ -442,3 +421,20 @@ def test_the_readme_example_adds_tpc_to_diffusers_animatediff_pipeline(reference
     plain = pipe(prompt_embeds=namespace["image_embeds"], negative_prompt_embeds=0 * namespace["image_embeds"],
                  num_frames=frames, height=64, width=64, num_inference_steps=2, output_type="latent").frames  # fmt: skip
     assert not torch.allclose(plain, video)
+
+
+def assert_frames_follow_their_draws(denoise, propagation: IterativePropagation, frames: int) -> None:
+    """Reproducible, and between steps a frame's output changes exactly when its draw (of three
+    calibrated images standing in for ``frames``) does."""
+    steps = [propagation.selection(step) for step in range(6)]
+    first = denoise(steps[0])
+    assert torch.equal(first, denoise(steps[0]))
+    for selection in steps[1:]:
+        other = denoise(selection)
+        for frame in range(frames):
+            if selection[frame] % 3 == steps[0][frame] % 3:
+                torch.testing.assert_close(other[frame], first[frame], rtol=1e-5, atol=1e-6)
+            else:
+                assert not torch.allclose(other[frame], first[frame])
+    # The draws do change between steps, so the loop above compared both kinds of frames.
+    assert len({tuple(s % 3) for s in steps}) > 1

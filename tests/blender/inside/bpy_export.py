@@ -8,7 +8,7 @@ import math
 import bpy
 import numpy as np
 import pytest
-from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
+from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
 from skimage.draw import polygon
 
 METARIG = {  # the bone ends the Rigify metarig's keypoints must come from
@@ -83,14 +83,7 @@ def _rendered_coverage(scene, path) -> np.ndarray:
     scene.render.image_settings.color_mode = "RGBA"
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
-    image = bpy.data.images.load(str(path))
-    try:
-        width, height = image.size
-        pixels = np.empty(width * height * 4, dtype=np.float32)
-        image.pixels.foreach_get(pixels)
-    finally:
-        bpy.data.images.remove(image)
-    return pixels.reshape(height, width, 4)[::-1, :, 3] > 0.5  # Blender's rows start at the bottom
+    return read_pixels(path)[:, :, 3] > 0.5
 
 
 @pytest.mark.parametrize("size, percentage", [((720, 90), 70), ((100, 180), 58), ((150, 100), 82), ((180, 50), 35)])

@@ -16,7 +16,7 @@ import pytest
 import skimage.data
 import zmq
 from blender_session import ADDON, free_port
-from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot
+from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
 from benchmarks.pose_files import coco_keypoints, openpose_frames
 from tpc.pose_sequence import PoseSequence
 
@@ -81,18 +81,6 @@ def _backend_state(addon, address: str, job_id: str) -> str:
         client.close()
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    """A PNG through Blender's own image loader, as (H, W, 3) floats with row 0 at the top."""
-    image = bpy.data.images.load(str(path))
-    try:
-        width, height = image.size
-        pixels = np.empty(width * height * 4, dtype=np.float32)
-        image.pixels.foreach_get(pixels)
-    finally:
-        bpy.data.images.remove(image)
-    return pixels.reshape(height, width, 4)[::-1, :, :3]
-
-
 def _box(points: np.ndarray) -> tuple[float, float, float, float]:
     return points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()
 
@@ -130,7 +118,7 @@ def test_animate_in_background_fills_the_output_folder_and_one_strip(addon, scen
     # The preview frames follow the motion: the person's region moves and grows with the skeleton.
     region_boxes = []
     for name in _frames_on_disk(scene):
-        ys, xs = np.nonzero(_read_rgb(_job_folder(scene) / name).max(axis=2) > 0.1)
+        ys, xs = np.nonzero(read_pixels(_job_folder(scene) / name)[:, :, :3].max(axis=2) > 0.1)
         region_boxes.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
     skeleton_boxes, region_boxes = np.array(skeleton_boxes), np.array(region_boxes, dtype=float)
     for skeleton, region in zip(skeleton_boxes, region_boxes):
