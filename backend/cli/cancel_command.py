@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     with connect(args) as client:
         job = client.cancel(args.job)
-    frames = f"{job['done']} of {job['total']} frames done"
+    frames = "before it was checked" if job["total"] is None else f"{job['done']} of {job['total']} frames done"
     if job["state"] == "cancelled":
         print(f"job {args.job} cancelled ({frames})", file=sys.stderr)
     else:

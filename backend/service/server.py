@@ -166,6 +166,7 @@ class BackendService:
         self._stop = threading.Event()
         self._streams: dict[tuple[bytes, int | None], _Stream] = {}
         self._pending: dict[tuple[bytes, int | None], _Pending] = {}
+        self._cancel_when_admitted: set[str] = set()  # jobs cancelled while the intake still checked their submit
         self._recent: dict[tuple[bytes, int | None], float] = {}
         self._views: dict[str, _JobView] = {}
 
@@ -355,10 +356,21 @@ class BackendService:
         self._follow(identity, req, self._record(message.job_id), message.start_frame)
 
     def _on_cancel(self, identity: bytes, req: int | None, message: Cancel) -> None:
-        self._record(message.job_id)
-        if self._scheduler.cancel(message.job_id):
-            log.info("job %s cancelled", message.job_id)
-        record = self._record(message.job_id)
+        job_id = message.job_id
+        if any(pending.job_id == job_id for pending in self._pending.values()):
+            # Its submit is still being checked (perception can take seconds): the cancel applies the
+            # moment the job is journaled, so the job never runs on although its cancel came first.
+            self._cancel_when_admitted.add(job_id)
+            log.info("job %s cancelled while its submit is checked", job_id)
+            record = self._journal.job(job_id)
+            if record is None:  # a new job: nothing of it exists yet
+                status = {"job_id": job_id, "state": CANCELLED, "done": 0, "total": None, "queue_position": None}
+                self._send(identity, req, Done(job_id, {"job": status}))
+                return
+        self._record(job_id)
+        if self._scheduler.cancel(job_id):
+            log.info("job %s cancelled", job_id)
+        record = self._record(job_id)
         self._refresh(record)
         self._send(identity, req, Done(message.job_id, {"job": self._status(record)}))
         for stream in self._job_streams(message.job_id):
@@ -554,6 +566,9 @@ class BackendService:
                     self._pump(stream)
         elif kind == ev.ADMITTED:
             identity, req, job_id, start = event[1:]
+            if job_id in self._cancel_when_admitted:
+                self._cancel_when_admitted.discard(job_id)
+                self._scheduler.cancel(job_id)
             if self._pending.pop((identity, req), None) is not None:
                 try:
                     self._follow(identity, req, self._record(job_id), start)
@@ -561,6 +576,7 @@ class BackendService:
                     self._send_error(identity, req, job_id, error.code, str(error))
         elif kind == ev.REFUSED:
             identity, req, job_id, code, message = event[1:]
+            self._cancel_when_admitted.discard(job_id)
             if self._pending.pop((identity, req), None) is not None:
                 self._send_error(identity, req, job_id, code, message)
 

@@ -117,6 +117,36 @@ def test_cancel_stops_within_a_frame_and_a_resubmit_resumes(shared_backend, exam
     assert resumed["report"].report_json_bytes == uninterrupted["report"].report_json_bytes
 
 
+def test_a_cancel_that_arrives_while_the_submit_is_checked_is_applied_once_the_job_is_journaled(shared_backend, example):
+    """Without reference keypoints and mask the intake runs perception, seconds during which the job is
+    not journaled yet; a cancel then must not be lost (the job would run with nobody wanting it)."""
+    arguments = job(example, frames=24, size=256)
+    del arguments["reference_keypoints"], arguments["reference_mask"]
+    outcome: dict = {}
+
+    def submit() -> None:
+        with shared_backend.client(timeout=120) as client:
+            try:
+                outcome["result"] = collect(client.submit("cancel-early", **arguments))
+            except JobFailed as error:
+                outcome["error"] = error
+
+    submitter = threading.Thread(target=submit)
+    submitter.start()
+    with shared_backend.client() as client:
+        while True:  # until the submit has reached the backend
+            try:
+                reply = client.cancel("cancel-early")
+                break
+            except JobFailed as error:
+                assert error.code == "unknown_job", error
+                time.sleep(0.01)
+        submitter.join(120)
+        assert reply["state"] == "cancelled" and reply["total"] is None, "the cancel came while the submit was checked"
+        assert "error" in outcome and outcome["error"].code == "cancelled", outcome
+        assert client.status("cancel-early")["state"] == "cancelled"
+
+
 def test_status_lists_the_newest_jobs(shared_backend, example):
     with shared_backend.client() as client:
         collect(client.submit("listed", **job(example, frames=1)))
