@@ -6,11 +6,15 @@ process with a real SQLite journal in a temporary data folder, and can SIGTERM o
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
+import zmq
 
 from benchmarks.backend_jobs import Backend, example_files
+from tpc_protocol import PROTOCOL_VERSION, codec
+from tpc_protocol.messages import Done, Hello
 
 
 @pytest.fixture
@@ -41,3 +45,45 @@ def shared_backend(tmp_path_factory):
 @pytest.fixture(scope="session")
 def example() -> dict[str, Any]:
     return example_files()
+
+
+class RawPeer:
+    """A DEALER that sends whatever it is given and reads the replies."""
+
+    def __init__(self, address: str) -> None:
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(address)
+        self.probes = itertools.count(10**12)
+
+    def close(self) -> None:
+        self.socket.close(0)
+        self.context.term()
+
+    def send(self, parts: list[bytes]) -> None:
+        self.socket.send_multipart(parts)
+
+    def reply(self, timeout: float = 10.0) -> codec.Envelope:
+        assert self.socket.poll(int(timeout * 1000)), "the backend did not answer"
+        return codec.decode(self.socket.recv_multipart(), side="client")  # every reply must be well-formed
+
+    def probe(self) -> list[codec.Envelope]:
+        """Ask hello and return the replies that came before its answer (the backend is alive)."""
+        req = next(self.probes)
+        self.send(codec.encode(Hello("probe"), req))
+        before = []
+        while True:
+            envelope = self.reply()
+            if envelope.req == req:
+                assert isinstance(envelope.message, Done) and envelope.message.result["version"] == PROTOCOL_VERSION
+                return before
+            before.append(envelope)
+
+
+@pytest.fixture
+def peer(shared_backend):
+    raw = RawPeer(shared_backend.address)
+    yield raw
+    raw.close()
+    assert shared_backend.alive, shared_backend.log()

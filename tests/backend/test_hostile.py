@@ -7,63 +7,19 @@ them and the backend.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
 
 import msgpack
 import pytest
-import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.backend_jobs import collect, job
 from tpc_protocol import PROTOCOL_VERSION, codec
 from tpc_protocol.limits import MAX_HEADER_BYTES, MAX_PART_BYTES, MAX_PARTS
-from tpc_protocol.messages import Attach, Cancel, Done, Frames, Heartbeat, Hello, JobError, Status, Submit
-
-
-class RawPeer:
-    """A DEALER that sends whatever it is given and reads the replies."""
-
-    def __init__(self, address: str) -> None:
-        self.context = zmq.Context()
-        self.socket = self.context.socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.connect(address)
-        self.probes = itertools.count(10**12)
-
-    def close(self) -> None:
-        self.socket.close(0)
-        self.context.term()
-
-    def send(self, parts: list[bytes]) -> None:
-        self.socket.send_multipart(parts)
-
-    def reply(self, timeout: float = 10.0) -> codec.Envelope:
-        assert self.socket.poll(int(timeout * 1000)), "the backend did not answer"
-        return codec.decode(self.socket.recv_multipart(), side="client")  # every reply must be well-formed
-
-    def probe(self) -> list[codec.Envelope]:
-        """Ask hello and return the replies that came before its answer (the backend is alive)."""
-        req = next(self.probes)
-        self.send(codec.encode(Hello("probe"), req))
-        before = []
-        while True:
-            envelope = self.reply()
-            if envelope.req == req:
-                assert isinstance(envelope.message, Done) and envelope.message.result["version"] == PROTOCOL_VERSION
-                return before
-            before.append(envelope)
-
-
-@pytest.fixture
-def peer(shared_backend):
-    raw = RawPeer(shared_backend.address)
-    yield raw
-    raw.close()
-    assert shared_backend.alive, shared_backend.log()
+from tpc_protocol.messages import Attach, Cancel, Frames, Heartbeat, Hello, JobError, Status, Submit
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +32,7 @@ def tiny_submit(example) -> list[bytes]:
     return codec.encode(submit, 1)
 
 
-def error_of(peer: RawPeer, parts: list[bytes]) -> JobError:
+def error_of(peer, parts: list[bytes]) -> JobError:
     peer.send(parts)
     envelope = peer.reply()
     assert isinstance(envelope.message, JobError), envelope
@@ -167,7 +123,7 @@ def fuzzed_messages(draw, seeds: list[list[bytes]]) -> list[bytes]:
     return parts
 
 
-def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, example, tiny_submit):
+def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, peer, example, tiny_submit):
     seeds = [
         tiny_submit,
         codec.encode(Hello("fuzz"), 2),
@@ -179,21 +135,17 @@ def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, example, t
         codec.encode(Submit("fuzz-files", b"img", pose_documents=(("a_0.json", b'{"people": []}'), ("a_1.json", b"{}")),
                             pose_canvas=(64, 64), pose_fps=24.0), 8),  # fmt: skip
     ]
-    raw = RawPeer(shared_backend.address)
     replies = {"error": 0, "other": 0}
 
     @settings(max_examples=2000, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
     @given(fuzzed_messages(seeds))
     def send_one(parts):
-        raw.send(parts)
-        for envelope in raw.probe():
+        peer.send(parts)
+        for envelope in peer.probe():
             replies["error" if isinstance(envelope.message, JobError) else "other"] += 1
 
-    try:
-        send_one()
-    finally:
-        raw.close()
+    send_one()
     assert shared_backend.alive, shared_backend.log()
     assert replies["error"] > 1000, replies
     with shared_backend.client() as client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -15,9 +16,9 @@ import pytest
 from benchmarks.backend_jobs import BACKEND, collect, job
 from tpc.image_io import decode_image
 from tpc_backend.engines.base import RenderSettings
-from tpc_protocol import PROTOCOL_VERSION
+from tpc_protocol import PROTOCOL_VERSION, codec
 from tpc_protocol.client import JobFailed
-from tpc_protocol.messages import SETTINGS, Frame
+from tpc_protocol.messages import SETTINGS, Cancel, Done, Frame, JobError, Submit
 
 
 def test_hello_names_version_and_engines(shared_backend):
@@ -117,34 +118,26 @@ def test_cancel_stops_within_a_frame_and_a_resubmit_resumes(shared_backend, exam
     assert resumed["report"].report_json_bytes == uninterrupted["report"].report_json_bytes
 
 
-def test_a_cancel_that_arrives_while_the_submit_is_checked_is_applied_once_the_job_is_journaled(shared_backend, example):
-    """Without reference keypoints and mask the intake runs perception, seconds during which the job is
-    not journaled yet; a cancel then must not be lost (the job would run with nobody wanting it)."""
+def test_a_cancel_that_arrives_while_the_submit_is_checked_is_applied_once_the_job_is_journaled(shared_backend, peer, example):
+    """Without reference keypoints and mask the intake runs perception before it journals the job; a
+    cancel that comes meanwhile must not be lost (the job would run with nobody wanting it). Submit and
+    cancel go back to back on one connection, so the backend reads the cancel while perception runs."""
     arguments = job(example, frames=24, size=256)
-    del arguments["reference_keypoints"], arguments["reference_mask"]
-    outcome: dict = {}
-
-    def submit() -> None:
-        with shared_backend.client(timeout=120) as client:
-            try:
-                outcome["result"] = collect(client.submit("cancel-early", **arguments))
-            except JobFailed as error:
-                outcome["error"] = error
-
-    submitter = threading.Thread(target=submit)
-    submitter.start()
+    submit = Submit("cancel-early", arguments["reference_image"], json.dumps(arguments["poses"]).encode(), {})
+    peer.send(codec.encode(submit, 1))
+    peer.send(codec.encode(Cancel("cancel-early"), 2))
+    answers: dict[int, Done | JobError] = {}
+    while len(answers) < 2:
+        envelope = peer.reply(timeout=120)
+        if isinstance(envelope.message, (Done, JobError)):
+            answers[envelope.req] = envelope.message
+    cancel, submitted = answers[2], answers[1]
+    assert isinstance(cancel, Done) and cancel.result["job"]["state"] == "cancelled", cancel
+    assert cancel.result["job"]["total"] is None, "the cancel came while the submit was checked"
+    assert isinstance(submitted, JobError) and submitted.code == "cancelled", submitted
     with shared_backend.client() as client:
-        while True:  # until the submit has reached the backend
-            try:
-                reply = client.cancel("cancel-early")
-                break
-            except JobFailed as error:
-                assert error.code == "unknown_job", error
-                time.sleep(0.01)
-        submitter.join(120)
-        assert reply["state"] == "cancelled" and reply["total"] is None, "the cancel came while the submit was checked"
-        assert "error" in outcome and outcome["error"].code == "cancelled", outcome
-        assert client.status("cancel-early")["state"] == "cancelled"
+        status = client.status("cancel-early")
+    assert status["state"] == "cancelled" and status["total"] == 24 and status["done"] < 24
 
 
 def test_status_lists_the_newest_jobs(shared_backend, example):
