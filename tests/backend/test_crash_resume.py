@@ -13,7 +13,7 @@ import pytest
 from benchmarks.backend_jobs import TPC, Backend, collect, job
 from tpc_protocol.messages import Frame
 
-FRAMES = 60
+FRAMES = 120  # long enough that each kill lands mid-job even on a loaded machine
 JOB = "crash-test"
 
 
