@@ -41,6 +41,7 @@ from .messages import (
     Accepted,
     Attach,
     Cancel,
+    Delete,
     Done,
     Event,
     Frame,
@@ -156,6 +157,12 @@ class JobClient:
     def cancel(self, job_id: str) -> dict:
         """Cancel a job; returns its status once the backend has recorded the cancellation."""
         return self._call(Cancel(job_id=job_id)).result["job"]
+
+    def delete(self, job_id: str) -> dict:
+        """Remove a finished job from the backend (frames, report, inputs, journal); returns
+        ``{"job": its last status, "freed_bytes": n}``. A queued or running job must be cancelled first
+        (JobFailed with code ``job_active`` otherwise)."""
+        return dict(self._call(Delete(job_id=job_id)).result)
 
     def status(self, job_id: str | None = None) -> dict | list[dict]:
         """One job's status dict (state, done, total, ...), or a list of the newest jobs' ones."""

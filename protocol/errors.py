@@ -15,6 +15,8 @@ UNKNOWN_JOB = "unknown_job"
 JOB_CONFLICT = "job_conflict"  # the job id exists with other inputs or settings
 UNKNOWN_ENGINE = "unknown_engine"
 CANCELLED = "cancelled"
+JOB_ACTIVE = "job_active"  # delete refused: the job is queued, running or still being submitted
+DELETED = "deleted"  # the job a stream followed was deleted
 SHUTTING_DOWN = "shutting_down"
 INTERNAL = "internal"  # a bug or a crash in the backend; its log has the traceback
 

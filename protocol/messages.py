@@ -1,7 +1,7 @@
 """The messages clients and the backend exchange, as plain dataclasses, with the rules their fields follow.
 
 Requests (client to backend): :class:`Hello`, :class:`Submit`, :class:`Attach`, :class:`Cancel`,
-:class:`Status`. Replies and stream events (backend to client): :class:`Accepted`, :class:`Progress`,
+:class:`Delete`, :class:`Status`. Replies and stream events (backend to client): :class:`Accepted`, :class:`Progress`,
 :class:`Frames` (the client yields one :class:`Frame` per frame), :class:`Report`, and exactly one
 terminal :class:`Done` or :class:`JobError` per request. :class:`Heartbeat` goes both ways on a
 stream and is never answered; the client's heartbeats also acknowledge the frames it has received
@@ -269,6 +269,16 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Delete:
+    """Remove a finished (done, failed or cancelled) job: its frames, report, inputs and journal rows.
+    DONE carries the job's last status and the bytes freed; the id is free for a new job afterwards."""
+
+    TYPE: ClassVar[str] = "delete"
+    WIRE: ClassVar[tuple[Wire, ...]] = (Wire("job_id", "job", HEADER, check_job_id),)
+    job_id: str
+
+
+@dataclass(frozen=True)
 class Status:
     """One job's status (``job_id``) or the newest jobs' (None); DONE carries ``job`` or ``jobs``."""
 
@@ -400,7 +410,7 @@ class JobError:
     message: str
 
 
-REQUESTS = (Hello, Submit, Attach, Cancel, Status, Heartbeat)
+REQUESTS = (Hello, Submit, Attach, Cancel, Delete, Status, Heartbeat)
 REPLIES = (Accepted, Progress, Frames, Report, Done, JobError, Heartbeat)
 MESSAGE_TYPES: dict[str, type] = {cls.TYPE: cls for cls in (*REQUESTS, *REPLIES)}
 Event = Accepted | Progress | Frame | Report | Done | JobError

@@ -5,4 +5,4 @@ receives another version answers with an ERROR naming both, so an old add-on and
 with a sentence instead of misreading each other.
 """
 
-PROTOCOL_VERSION = 2  # 2: submit carries pose files as they are (pose_documents, pose_canvas, pose_fps)
+PROTOCOL_VERSION = 3  # 2: submit carries pose files as they are (pose_documents, pose_canvas, pose_fps); 3: delete

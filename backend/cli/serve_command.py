@@ -32,6 +32,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="local folder of model weights for the diffusion engine (its models.json and configs are "
                         "checked at start; without it the backend serves preview only)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="jobs rendered at once (default %(default)s)")
+    parser.add_argument("--keep-days", type=float, metavar="DAYS",
+                        help="delete finished jobs (frames, report, inputs) DAYS days after their last change "
+                        "(fractions allowed); default: keep them until `tpc delete`")  # fmt: skip
     parser.add_argument("--secret-key", type=Path, metavar="FILE", help="CURVE: this server's .key_secret file")
     parser.add_argument("--allow", type=Path, metavar="DIR", help="CURVE: folder of the allowed clients' public .key files")
     parser.add_argument("--ready-file", type=Path, metavar="FILE",
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             engine=args.engine,
             engine_options=EngineOptions(models=args.models),
             workers=args.workers,
+            keep_days=args.keep_days,
             secret_key=args.secret_key,
             allow=args.allow,
             ready_file=args.ready_file,

@@ -9,9 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import calibrate_command, cancel_command, command_line, demo_command, pose_command, status_command, submit_command
+from . import (
+    calibrate_command,
+    cancel_command,
+    command_line,
+    delete_command,
+    demo_command,
+    pose_command,
+    status_command,
+    submit_command,
+)
 
-SUBCOMMANDS = (calibrate_command, demo_command, pose_command, submit_command, status_command, cancel_command)
+SUBCOMMANDS = (calibrate_command, demo_command, pose_command, submit_command, status_command, cancel_command, delete_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ Layout::
     DATA/jobs/<job id>/input/     the submitted inputs, as received
     DATA/jobs/<job id>/frames/00000.png ...
     DATA/jobs/<job id>/report.json, report.png
+    DATA/trash/                   folders of deleted jobs while they are removed
 
 A job id reaches a path only after matching the protocol's job-id pattern (letters, digits, '_',
 '.', '-', not starting with '.'), so no request can name a file outside its job's folder. Every file
@@ -17,7 +18,10 @@ disk, renamed), so a crash leaves either the old file or the whole new one, neve
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from pathlib import Path
+from typing import Iterable
 
 from tpc.image_io import write_atomic
 from tpc_protocol.messages import check_job_id
@@ -66,6 +70,42 @@ class DataFolder:
     def job(self, job_id: str) -> "JobFolder":
         return JobFolder(self.root / "jobs" / check_job_id(job_id))
 
+    def remove_job(self, job_id: str) -> int:
+        """Remove a deleted job's folder; returns the bytes freed. The folder is first renamed into
+        ``trash/`` (one atomic step), so the job id is free at once even if removing the files fails
+        half-way; :meth:`sweep` finishes the work at the next start."""
+        folder = self.job(job_id).root
+        if not folder.exists():
+            return 0
+        trash = self.root / "trash"
+        trash.mkdir(exist_ok=True, mode=0o700)
+        doomed = trash / f"{job_id}.{uuid.uuid4().hex}"
+        folder.rename(doomed)
+        freed = _size(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+        return freed
+
+    def sweep(self, job_ids: Iterable[str]) -> tuple[int, int]:
+        """Remove what no journaled job owns: ``trash/``, and job folders whose job was never journaled
+        (a crash between writing a submit's inputs and journaling it) or whose removal was cut short.
+        Only while nothing else uses the folder (at start, before the intake runs); returns how many
+        folders went and the bytes freed."""
+        known = set(job_ids)
+        doomed = [path for path in (self.root / "jobs").iterdir() if path.name not in known]
+        trash = self.root / "trash"
+        if trash.exists():
+            doomed.extend(trash.iterdir())
+        freed = 0
+        for path in doomed:
+            freed += _size(path)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if trash.exists():
+            trash.rmdir()
+        return len(doomed), freed
+
 
 class JobFolder:
     """Paths and file operations of one job."""
@@ -94,3 +134,17 @@ class JobFolder:
 
     def read_report(self) -> tuple[bytes, bytes]:
         return self.report_json.read_bytes(), self.report_png.read_bytes()
+
+
+def _size(path: Path) -> int:
+    """Bytes in the files under ``path`` (what removing it frees)."""
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size
+    total = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total

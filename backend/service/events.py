@@ -1,7 +1,7 @@
 """News from the intake and worker threads to the ROUTER loop, over an inproc ZeroMQ socket.
 
 The loop owns the client socket and must never wait on work, so the threads doing work tell it what
-happened (a frame is on disk, a job finished, a submit was admitted or refused) and the loop decides
+happened (a frame is on disk, a job finished, a submit was admitted or refused, a job was deleted) and the loop decides
 whom to tell. Each thread creates its own sender (ZeroMQ sockets belong to one thread); the events
 are small msgpack lists, and only ever come from inside this process.
 """
@@ -15,7 +15,7 @@ import zmq
 
 ADDRESS = "inproc://tpc-backend-events"
 
-FRAME, PROGRESS, FINISHED, ADMITTED, REFUSED = "frame", "progress", "finished", "admitted", "refused"
+FRAME, PROGRESS, FINISHED, ADMITTED, REFUSED, DELETED = "frame", "progress", "finished", "admitted", "refused", "deleted"
 
 
 class EventSender:
@@ -41,8 +41,11 @@ class EventSender:
     def admitted(self, identity: bytes, req: int | None, job_id: str, start: int) -> None:
         self._send(ADMITTED, identity, req, job_id, start)
 
-    def refused(self, identity: bytes, req: int | None, job_id: str | None, code: str, message: str) -> None:
+    def refused(self, identity: bytes | None, req: int | None, job_id: str | None, code: str, message: str) -> None:
         self._send(REFUSED, identity, req, job_id, code, message)
+
+    def deleted(self, identity: bytes | None, req: int | None, job_id: str, status: dict, freed: int) -> None:
+        self._send(DELETED, identity, req, job_id, status, freed)
 
     def close(self) -> None:
         self._socket.close()

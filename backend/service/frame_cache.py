@@ -36,6 +36,12 @@ class FrameCache:
     def get_report(self, job_id: str) -> tuple[bytes, bytes] | None:
         return self._get((job_id, _REPORT))
 
+    def drop(self, job_id: str) -> None:
+        """Forget a deleted job's frames and report."""
+        with self._lock:
+            for key in [key for key in self._items if key[0] == job_id]:
+                self._size -= self._items.pop(key)[1]
+
     def _put(self, key: tuple[str, int], value: Any, size: int) -> None:
         with self._lock:
             old = self._items.pop(key, None)

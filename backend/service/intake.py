@@ -1,8 +1,10 @@
-"""Admitting submitted jobs, off the ROUTER loop: check, store, journal, then tell the loop.
+"""Admitting submitted jobs and deleting finished ones, off the ROUTER loop; then tell the loop.
 
 Decoding a photo and a few thousand target masks takes long enough to stall every other client, so
 submits queue here, on one thread, which also makes "does this job id exist?" and "create it" one
-step with no race between two clients submitting the same id.
+step with no race between two clients submitting the same id. Deletes queue here too (removing
+thousands of frame files takes a while), so a submit and a delete of one id always happen one after
+the other, never interleaved.
 
 A job id that exists with the same inputs and settings (same digest) is attached to, not computed
 again; a cancelled or failed one is resumed. The same id with other inputs is refused: frames of two
@@ -19,7 +21,7 @@ from dataclasses import asdict
 import zmq
 
 from tpc_protocol.errors import INTERNAL, JOB_CONFLICT
-from tpc_protocol.messages import Submit
+from tpc_protocol.messages import Delete, Submit
 
 from ..engines.registry import EngineRegistry
 from ..errors import UserError
@@ -49,10 +51,11 @@ class Intake(threading.Thread):
         self._scheduler = scheduler
         self._engines = engines
         self._default_engine = default_engine
-        self._queue: queue.Queue[tuple[bytes, int | None, Submit] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[bytes | None, int | None, Submit | Delete] | None] = queue.Queue()
 
-    def put(self, identity: bytes, req: int | None, submit: Submit) -> None:
-        self._queue.put((identity, req, submit))
+    def put(self, identity: bytes | None, req: int | None, request: Submit | Delete) -> None:
+        """Queue a request; a Delete with no ``identity`` comes from the backend itself (--keep-days)."""
+        self._queue.put((identity, req, request))
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -61,19 +64,27 @@ class Intake(threading.Thread):
         events = EventSender(self._context)
         try:
             while (item := self._queue.get()) is not None:
-                identity, req, submit = item
+                identity, req, request = item
+                deleting = isinstance(request, Delete)
                 try:
-                    self._admit(submit)
+                    if deleting:
+                        status, freed = self._delete(request.job_id, expired=identity is None)
+                    else:
+                        self._admit(request)
                 except UserError as error:
-                    events.refused(identity, req, submit.job_id, error.code, str(error))
+                    events.refused(identity, req, request.job_id, error.code, str(error))
                 except Exception as error:  # a bug: keep serving, tell the client, keep the traceback
-                    log.exception("admitting job %s failed", submit.job_id)
+                    log.exception("%s job %s failed", "deleting" if deleting else "admitting", request.job_id)
                     events.refused(
-                        identity, req, submit.job_id, INTERNAL,
-                        f"the backend failed to accept the job ({type(error).__name__}); its log has the details",
+                        identity, req, request.job_id, INTERNAL,
+                        f"the backend failed to {'delete' if deleting else 'accept'} the job ({type(error).__name__}); "
+                        "its log has the details",
                     )  # fmt: skip
                 else:
-                    events.admitted(identity, req, submit.job_id, submit.start_frame)
+                    if deleting:
+                        events.deleted(identity, req, request.job_id, status, freed)
+                    else:
+                        events.admitted(identity, req, request.job_id, request.start_frame)
         finally:
             events.close()
 
@@ -101,6 +112,15 @@ class Intake(threading.Thread):
         self._journal.insert(submit.job_id, settings.engine, asdict(settings), digest, len(poses))
         log.info("job %s accepted: %d frames, engine %s", submit.job_id, len(poses), settings.engine)
         self._scheduler.enqueue(submit.job_id)
+
+    def _delete(self, job_id: str, expired: bool) -> tuple[dict, int]:
+        """Journal first, files after: once the journal forgets the job nothing reads its folder, and
+        a crash before the files are gone leaves an orphan folder the next start sweeps away."""
+        record = self._scheduler.forget(job_id)
+        freed = self._data.remove_job(job_id)
+        why = " (older than --keep-days)" if expired else ""
+        log.info("job %s deleted%s: %d frames, %.1f MB freed", job_id, why, record.done, freed / 1e6)
+        return record.to_status(), freed
 
 
 def _check_start(submit: Submit, total: int) -> None:

@@ -127,6 +127,16 @@ class Journal:
         rows = self._read("SELECT job_id FROM jobs WHERE state IN (?, ?) ORDER BY created", UNFINISHED)
         return [row[0] for row in rows]
 
+    def job_ids(self) -> set[str]:
+        return {row[0] for row in self._read("SELECT job_id FROM jobs")}
+
+    def finished_before(self, when: float, limit: int) -> list[str]:
+        """Ids of finished jobs last changed before ``when`` (seconds since the epoch), oldest first."""
+        rows = self._read(
+            "SELECT job_id FROM jobs WHERE state NOT IN (?, ?) AND updated < ? ORDER BY updated LIMIT ?", (*UNFINISHED, when, limit)
+        )
+        return [row[0] for row in rows]
+
     def frames_done(self, job_id: str) -> int:
         return self._read("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,))[0][0]
 
@@ -177,6 +187,18 @@ class Journal:
             try:
                 self._db.execute("INSERT OR REPLACE INTO frames (job_id, idx, size) VALUES (?, ?, ?)", (job_id, index, size))
                 self._db.execute("UPDATE jobs SET updated = ? WHERE job_id = ?", (time.time(), job_id))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job and its frames in one transaction (its files go after: see DataFolder.remove_job)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM frames WHERE job_id = ?", (job_id,))
+                self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

@@ -13,7 +13,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, Journal
+from tpc_protocol.errors import JOB_ACTIVE, UNKNOWN_JOB
+
+from ..errors import UserError
+from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, Journal, JobRecord
 
 
 class RunHandle:
@@ -63,6 +66,22 @@ class Scheduler:
             if handle is not None:
                 handle.cancel_requested.set()
             return moved
+
+    def forget(self, job_id: str) -> JobRecord:
+        """Remove a finished job from the journal and return its last record; refused (UserError
+        ``job_active``) while the job is queued or running, or a worker is still stopping it."""
+        with self._changed:
+            record = self.journal.job(job_id)
+            if record is None:
+                raise UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", UNKNOWN_JOB)
+            if job_id in self._running and record.finished:
+                raise UserError(f"job {job_id} is still stopping after its cancel; delete it again in a moment", JOB_ACTIVE)
+            if not record.finished:
+                raise UserError(
+                    f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE
+                )
+            self.journal.delete(job_id)
+            return record
 
     def queue_position(self, job_id: str) -> int | None:
         """How many jobs run or wait before this queued one (None when it is not queued)."""

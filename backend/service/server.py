@@ -33,7 +33,9 @@ from tpc_protocol import codec
 from tpc_protocol.errors import (
     BAD_MESSAGE,
     CANCELLED as CANCELLED_CODE,
+    DELETED as DELETED_CODE,
     INTERNAL,
+    JOB_ACTIVE,
     SHUTTING_DOWN,
     TOO_LARGE,
     UNKNOWN_JOB,
@@ -52,6 +54,7 @@ from tpc_protocol.messages import (
     Accepted,
     Attach,
     Cancel,
+    Delete,
     Done,
     Frames,
     Heartbeat,
@@ -92,6 +95,7 @@ _RETRY_TICK = 0.02  # the same while some client's queue is full
 _RECENT = 60.0  # seconds a finished request is remembered, so a late heartbeat cannot revive it
 _BATCH = 256  # messages handled per socket before the loop looks at the other one
 _NOBLOCK = int(zmq.NOBLOCK)
+_EXPIRY_BATCH = 100  # expired jobs handed to the intake per pass
 
 
 def _any_port(endpoint: str) -> str:
@@ -107,6 +111,7 @@ class ServeOptions:
     engine: str = DEFAULT_ENGINE
     engine_options: EngineOptions = field(default_factory=EngineOptions)
     workers: int = 1
+    keep_days: float | None = None  # finished jobs are deleted this long after their last change
     secret_key: Path | None = None  # the server's .key_secret (CURVE)
     allow: Path | None = None  # folder of allowed client public keys (CURVE)
     ready_file: Path | None = None  # written with the bound endpoint once serving
@@ -167,6 +172,8 @@ class BackendService:
         self._streams: dict[tuple[bytes, int | None], _Stream] = {}
         self._pending: dict[tuple[bytes, int | None], _Pending] = {}
         self._cancel_when_admitted: set[str] = set()  # jobs cancelled while the intake still checked their submit
+        self._deleting: dict[str, tuple[bytes | None, int | None]] = {}  # job id -> its delete request ((None, None): expiry)
+        self._next_expiry = 0.0
         self._recent: dict[tuple[bytes, int | None], float] = {}
         self._views: dict[str, _JobView] = {}
 
@@ -180,11 +187,16 @@ class BackendService:
         options = self.options
         if not 1 <= options.workers <= 64:
             raise UserError(f"--workers must be between 1 and 64, got {options.workers}")
+        if options.keep_days is not None and not 0 < options.keep_days < 1e5:
+            raise UserError(f"--keep-days must be a positive number of days, got {options.keep_days}")
         curve = load_curve(options.secret_key, options.allow, options.bind)
         self._engines = EngineRegistry(options.engine_options)  # checks each engine's options (--models)
         self._data = DataFolder(options.data)
         self._data.lock()
         self._journal = Journal(self._data.journal_path)
+        swept, freed = self._data.sweep(self._journal.job_ids())
+        if swept:
+            log.info("removed %d folder(s), %d bytes, that no journaled job owns (a delete or a submit cut short)", swept, freed)
         self._engines.get(options.engine)  # load the default engine before taking jobs
         self._scheduler = Scheduler(self._journal)
         self._frames = FrameCache()
@@ -316,7 +328,7 @@ class BackendService:
         message, req = envelope.message, envelope.req
         handler = {
             Hello: self._on_hello, Submit: self._on_submit, Attach: self._on_attach, Cancel: self._on_cancel,
-            Status: self._on_status, Heartbeat: self._on_heartbeat,
+            Delete: self._on_delete, Status: self._on_status, Heartbeat: self._on_heartbeat,
         }.get(type(message))  # fmt: skip
         if handler is None:
             sentence = f"a client cannot send {message.TYPE} messages"
@@ -376,6 +388,32 @@ class BackendService:
         for stream in self._job_streams(message.job_id):
             self._pump(stream)  # followers get the finished frames, then ERROR "cancelled"
 
+    def _on_delete(self, identity: bytes, req: int | None, message: Delete) -> None:
+        job_id = message.job_id
+        if any(pending.job_id == job_id for pending in self._pending.values()):
+            raise UserError(f"job {job_id} is still being submitted; delete it once it has finished or been cancelled", JOB_ACTIVE)
+        record = self._record(job_id)
+        if not record.finished:
+            raise UserError(f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE)
+        # The intake removes it (after any submit already queued there); until it reports back, the
+        # job answers as unknown, so nobody starts following files that are going away.
+        self._deleting[job_id] = (identity, req)
+        self._intake.put(identity, req, message)
+
+    def _expire(self) -> None:
+        """--keep-days: hand finished jobs older than that to the intake for deletion, except those
+        someone is following or resubmitting right now (they get another chance at the next pass)."""
+        keep = self.options.keep_days * 86400.0
+        now = time.monotonic()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + min(600.0, max(1.0, keep / 10))
+        busy = {pending.job_id for pending in self._pending.values()} | set(self._views) | set(self._deleting)
+        for job_id in self._journal.finished_before(time.time() - keep, _EXPIRY_BATCH + len(busy)):
+            if job_id not in busy:
+                self._deleting[job_id] = (None, None)
+                self._intake.put(None, None, Delete(job_id))
+
     def _on_status(self, identity: bytes, req: int | None, message: Status) -> None:
         if message.job_id is not None:
             result = {"job": self._status(self._record(message.job_id))}
@@ -404,6 +442,8 @@ class BackendService:
         self._follow(identity, req, record, min(message.ack, record.total))
 
     def _record(self, job_id: str) -> JobRecord:
+        if job_id in self._deleting:
+            raise UserError(f"job {job_id} is being deleted", UNKNOWN_JOB)
         record = self._journal.job(job_id)
         if record is None:
             raise UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", UNKNOWN_JOB)
@@ -576,9 +616,26 @@ class BackendService:
                     self._send_error(identity, req, job_id, error.code, str(error))
         elif kind == ev.REFUSED:
             identity, req, job_id, code, message = event[1:]
+            if self._deleting.get(job_id) == (identity, req):
+                del self._deleting[job_id]
+                if identity is None:
+                    log.info("job %s was not deleted after --keep-days: %s", job_id, message)
+                else:
+                    self._send_error(identity, req, job_id, code, message)
+                return
             self._cancel_when_admitted.discard(job_id)
             if self._pending.pop((identity, req), None) is not None:
                 self._send_error(identity, req, job_id, code, message)
+        elif kind == ev.DELETED:
+            identity, req, job_id, status, freed = event[1:]
+            self._deleting.pop(job_id, None)
+            self._frames.drop(job_id)
+            for stream in self._job_streams(job_id):
+                self._finish(stream, JobError(job_id, DELETED_CODE, f"job {job_id} was deleted on the backend"))
+                # A client whose queue is full misses that ERROR; its next heartbeat hears "no job".
+                self._end_stream(stream.key)
+            if identity is not None:
+                self._send(identity, req, Done(job_id, {"job": status, "freed_bytes": freed}))
 
     # -- housekeeping ---------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
@@ -597,5 +654,7 @@ class BackendService:
         for key, pending in list(self._pending.items()):
             if now - pending.last_sent >= HEARTBEAT_INTERVAL and self._send(key[0], key[1], Heartbeat(pending.job_id)):
                 pending.last_sent = now
+        if self.options.keep_days is not None:
+            self._expire()
         for key in [key for key, when in self._recent.items() if now - when > _RECENT]:
             del self._recent[key]

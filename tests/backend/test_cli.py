@@ -1,4 +1,4 @@
-"""`tpc submit`, `tpc status`, `tpc cancel` and `tpc demo` through the installed console scripts."""
+"""`tpc submit`, `tpc status`, `tpc cancel`, `tpc delete` and `tpc demo` through the installed console scripts."""
 
 from __future__ import annotations
 
@@ -77,6 +77,18 @@ def test_status_and_cancel(shared_backend, files, tmp_path):
     assert cancelled.returncode == 0 and "was already done (5 of 5 frames done); nothing to cancel" in cancelled.stderr
     unknown = one_error_line(tpc("cancel", "--backend", shared_backend.address, "nobody"))
     assert "this backend has no job nobody" in unknown
+
+
+def test_delete(shared_backend, files, tmp_path):
+    out = tmp_path / "kept"
+    assert tpc(*submit_args(shared_backend, files, out, "--job-id", "cli-delete", "--quiet")).returncode == 0
+    deleted = tpc("delete", "--backend", shared_backend.address, "cli-delete", "nobody", "cli-delete")
+    assert deleted.returncode == 2, deleted.stderr
+    lines = deleted.stderr.strip().splitlines()
+    assert len(lines) == 2 and re.fullmatch(r"job cli-delete deleted \(done, 5 of 5 frames; \d+\.\d MB freed\)", lines[0])
+    assert lines[1].startswith("tpc: error: this backend has no job nobody")
+    assert len(list(out.glob("0*.png"))) == 5, "frames written by tpc submit --out stay"
+    assert "this backend has no job cli-delete" in one_error_line(tpc("status", "--backend", shared_backend.address, "cli-delete"))
 
 
 def test_user_errors_are_one_sentence(shared_backend, files, tmp_path):

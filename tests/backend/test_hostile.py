@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from benchmarks.backend_jobs import collect, job
 from tpc_protocol import PROTOCOL_VERSION, codec
 from tpc_protocol.limits import MAX_HEADER_BYTES, MAX_PART_BYTES, MAX_PARTS
-from tpc_protocol.messages import Attach, Cancel, Frames, Heartbeat, Hello, JobError, Status, Submit
+from tpc_protocol.messages import Attach, Cancel, Delete, Frames, Heartbeat, Hello, JobError, Status, Submit
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +129,7 @@ def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, peer, exam
         codec.encode(Hello("fuzz"), 2),
         codec.encode(Attach("tiny", 0), 3),
         codec.encode(Cancel("fuzz-target"), 4),
+        codec.encode(Delete("fuzz-target"), 9),
         codec.encode(Status("tiny"), 5),
         codec.encode(Heartbeat("tiny", 0), 6),
         codec.encode(Frames("tiny", 0, (b"png",)), 7),
