@@ -240,7 +240,10 @@ class Job:
         except JobFailed as error:
             if error.code == CANCELLED or self._cancelled:
                 self._wait_for_cancel()
-                self._finish("CANCELLED", self._cancel_problem)
+                # Refused before the cancel could go out: why matters for the next take.
+                refused = error.code != CANCELLED and self._stage == SENT
+                reason = f"The backend refused job {self.job_id} anyway: {str(error).rstrip('.')}." if refused else ""
+                self._finish("CANCELLED", f"{reason} {self._cancel_problem}")
             else:
                 self._finish("FAILED", f"The backend stopped job {self.job_id}: {str(error).rstrip('.')}. {self._kept()}")
         except VersionMismatch as error:
@@ -419,7 +422,7 @@ def _apply(job: Job, event) -> None:
         _show_frames(scene, job)
     elif isinstance(event, _Finished):
         settings.state = event.state
-        settings.last_error = event.message  # what failed, or a cancel the backend did not confirm
+        settings.last_error = event.message  # what failed, a cancel the backend did not confirm, or a refusal
         settings.status = {"DONE": "Done", "CANCELLED": "Cancelled", "DETACHED": "Not connected"}.get(event.state, "Stopped")
 
 

@@ -420,6 +420,27 @@ def test_cancel_while_the_submit_is_on_its_way_cancels_the_job_on_the_backend(ad
     assert bpy.ops.tpc.animate.poll() and not bpy.ops.tpc.cancel.poll(), "the scene is ready for the next take"
 
 
+def test_a_job_refused_while_its_cancel_waits_says_why(addon, scene, backend, relay, tmp_path):
+    """Cancel pressed while the Submit is on its way, then the backend refuses the job: the cancel never
+    goes out, and the panel says why the job was refused (the next take needs to know), not only Cancelled."""
+    _prepare(scene, tmp_path, backend.address, frames=4, mesh=False)
+    gate = relay("submit")
+    settings = scene.tpc
+    settings.backend = gate.address
+    settings.engine = "diffusion"  # this backend has no models folder, so it refuses the job
+    bpy.ops.tpc.animate(wait=False)
+    _pump_until(addon, lambda: "submit" in gate.seen)
+    bpy.ops.tpc.cancel()
+    gate.release("submit")
+    _pump_until(addon, lambda: addon.jobs.active_job(scene) is None)
+    assert settings.state == "CANCELLED" and "cancel" not in gate.seen
+    assert settings.last_error == (
+        f"The backend refused job {settings.job_id} anyway: the diffusion engine needs a models folder: "
+        "start the backend with `tpc-backend serve --models DIR`."
+    )
+    assert _backend_state(addon, backend.address, settings.job_id) == "unknown"
+
+
 def test_cancel_before_the_job_is_sent_sends_nothing(addon, scene, backend, relay, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=4, mesh=False)
     gate = relay("hello")  # the add-on waits for the backend's hello before it sends the job
