@@ -7,6 +7,7 @@ Layout::
     DATA/jobs/<job id>/input/     the submitted inputs, as received
     DATA/jobs/<job id>/frames/00000.png ...
     DATA/jobs/<job id>/report.json, report.png
+    DATA/jobs/<job id>/scratch/   an engine's work in progress (diffusion: finished denoising steps)
     DATA/trash/                   folders of deleted jobs while they are removed
 
 A job id reaches a path only after matching the protocol's job-id pattern (letters, digits, '_',
@@ -117,6 +118,7 @@ class JobFolder:
         self._frames = str(self.frames)  # read_frame runs for many frames: no pathlib there
         self.report_json = root / "report.json"
         self.report_png = root / "report.png"
+        self.scratch = root / "scratch"
 
     def frame_path(self, index: int) -> Path:
         return self.frames / FRAME_NAME.format(index)

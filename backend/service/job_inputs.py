@@ -201,7 +201,7 @@ def prepare_job(job_id: str, folder: JobFolder, settings: RenderSettings) -> Pre
     if inputs.target_masks is not None:
         _check_count(inputs.target_masks, len(poses))
         masks = _LazyMasks(inputs.target_masks, lambda data, i: _mask(data, f"target mask {i}", poses.size))
-    return PreparedJob(job_id, image, people, poses, settings, masks)
+    return PreparedJob(job_id, image, people, poses, settings, masks, scratch=folder.scratch)
 
 
 def _reference_people(

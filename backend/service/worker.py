@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import threading
 import time
 from functools import partial
@@ -134,6 +135,7 @@ class Worker(threading.Thread):
         self._frames.put_report(job_id, report_json, report_png)
         if self._journal.set_state(job_id, DONE, only_from=(RUNNING,)):
             log.info("job %s done: %d frames", job_id, total)
+        shutil.rmtree(folder.scratch, ignore_errors=True)  # every frame is on disk: nothing left to resume
         progress(1.0, "done", force=True)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,39 @@ def test_a_diffusion_job_through_the_backend_is_reproducible_and_tpc_and_groups_
         other = submit(backend, files, tmp_path / job_id, job_id, "--seed", "5", *extra)
         assert len(other) == FRAMES
         assert all(not np.array_equal(x, y) for x, y in zip(first, other)), extra
+
+
+def test_a_diffusion_job_killed_mid_denoising_resumes_after_its_last_finished_step(models, files, tmp_path):
+    steps = ("--steps", "20", "--seed", "5")  # many steps, so the kill lands mid-denoising
+    backend = Backend(tmp_path / "data", "--models", str(models)).start()
+    try:
+        first = subprocess.Popen(
+            [TPC, "submit", "--backend", backend.address, "--out", str(tmp_path / "first"), "--job-id", "killed",
+             "--engine", "diffusion", "--guidance", "2.5", *steps, "--reference", str(files / "reference.jpg"),
+             "--poses", str(files / "poses.json"), "--reference-keypoints", str(files / "keypoints.json"),
+             "--reference-mask", str(files / "mask.png")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        saved = backend.data / "jobs" / "killed" / "scratch" / "denoising"
+        deadline = time.monotonic() + 300
+        while not (saved / "step_00002.npy").exists():
+            assert time.monotonic() < deadline and first.poll() is None, backend.log()
+            time.sleep(0.02)
+        backend.kill()
+        first.kill()
+        first.wait()
+        assert not list((backend.data / "jobs" / "killed" / "frames").glob("*.png")), "the kill must land mid-denoising"
+
+        backend.start()  # resumes the job at once; the submit below attaches to it
+        resumed = submit(backend, files, tmp_path / "resumed", "killed", *steps)
+        line = next(line for line in backend.log().splitlines() if "resuming after denoising step" in line)
+        assert 3 <= int(line.split("resuming after denoising step ")[1].split()[0]) < 20, line
+        assert not saved.parent.exists(), "a finished job keeps no scratch files"
+        uninterrupted = submit(backend, files, tmp_path / "uninterrupted", "uninterrupted", *steps)
+    finally:
+        if backend.alive:
+            backend.kill()
+    assert len(resumed) == FRAMES and all(np.array_equal(x, y) for x, y in zip(resumed, uninterrupted))
 
 
 def test_pull_without_internet_is_one_sentence(tmp_path):

@@ -11,6 +11,7 @@ import torch
 from scipy import ndimage
 
 from tpc.attention import person_token_order
+from tpc_backend.engines.diffusion.checkpoints import DenoisingCheckpoints
 from tpc_backend.engines.diffusion.components import load_components
 from tpc_backend.engines.diffusion.pipeline import AnimationInputs, AnimationPipeline, latent_cells
 
@@ -38,10 +39,32 @@ def inputs() -> AnimationInputs:
                            calibrated_masks=masks, seed=3, steps=2, guidance=2.5, groups=3)  # fmt: skip
 
 
-def run(pipeline, inputs, start=0, cancelled=lambda: False):
+def run(pipeline, inputs, start=0, cancelled=lambda: False, checkpoints=None):
     frames = {}
-    finished = pipeline(inputs, start, lambda index, rgb: frames.__setitem__(index, rgb), cancelled)
+    finished = pipeline(inputs, start, lambda index, rgb: frames.__setitem__(index, rgb), cancelled, checkpoints=checkpoints)
     return finished, frames
+
+
+def test_a_run_interrupted_mid_denoising_replays_its_saved_steps_and_ends_with_the_same_bytes(pipeline, inputs, tmp_path):
+    inputs = dataclasses.replace(inputs, steps=4)
+    _, uninterrupted = run(pipeline, inputs)
+    folder = tmp_path / "denoising"
+    checkpoints = DenoisingCheckpoints(folder, {"models": "tiny"})
+    finished, frames = run(pipeline, inputs, cancelled=lambda: (folder / "step_00001.npy").exists(), checkpoints=checkpoints)
+    assert not finished and not frames and checkpoints.saved(4) == 2
+
+    windows = []
+    hook = pipeline.components.unet.register_forward_hook(lambda *_: windows.append(1))
+    try:
+        finished, resumed = run(pipeline, inputs, checkpoints=checkpoints)
+    finally:
+        hook.remove()
+    assert finished and len(windows) == 2 * 3, "steps 3 and 4 ran the UNet (three windows each); 1 and 2 were replayed"
+    assert all(np.array_equal(resumed[i], uninterrupted[i]) for i in range(FRAMES))
+    assert checkpoints.saved(4) == 4
+
+    other = DenoisingCheckpoints(folder, {"models": "other"})  # e.g. the backend restarted with other models
+    assert other.saved(4) == 0 and not folder.exists()
 
 
 @pytest.mark.parametrize("person_tokens", [True, False])

@@ -8,18 +8,23 @@ at a time, and the attention reader's per-call state is not shared between threa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
-from typing import Sequence
+from dataclasses import asdict
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from tpc import __version__
+
 from ...errors import UserError
 from ..base import Cancelled, Engine, FrameSink, PreparedJob, Progress
+from .checkpoints import DenoisingCheckpoints
 from .components import load_components
 from .conditioning import letterbox, pose_image, resize, working_size
-from .model_folder import ModelFolder
+from .model_folder import MANIFEST, ModelFolder
 from .pipeline import AnimationInputs, AnimationPipeline
 
 MAX_STEPS = 1000
@@ -58,7 +63,33 @@ class DiffusionEngine(Engine):
                 groups=settings.groups,
                 person_tokens=settings.person_tokens,
             )
-            pipeline(inputs, start, lambda index, frame: emit(index, resize(frame, job.size)), cancelled, progress)
+            checkpoints = None
+            if job.scratch is not None:
+                checkpoints = DenoisingCheckpoints(job.scratch / "denoising", self._fingerprint(job, size))
+            pipeline(inputs, start, lambda index, frame: emit(index, resize(frame, job.size)), cancelled, progress, checkpoints)
+
+    def _fingerprint(self, job: PreparedJob, size: tuple[int, int]) -> dict[str, Any]:
+        """What saved denoising steps depend on besides the job itself: models, device, precision,
+        windows and scheduler (a backend restarted with other models must not reuse them)."""
+        pipeline = self.pipeline
+        files = hashlib.sha256((self.folder.root / MANIFEST).read_bytes())
+        for name, path in sorted(self.folder.components.items()):  # weights replaced in place change size or time
+            for file in sorted(path.rglob("*")):
+                if file.is_file():
+                    stat = file.stat()
+                    files.update(f"{name}/{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return {
+            "tpc": __version__,
+            "models": str(self.folder.root.resolve()),
+            "files": files.hexdigest(),
+            "device": pipeline.device.type,
+            "dtype": str(pipeline.dtype),
+            "windows": [pipeline.context_frames, pipeline.context_overlap, pipeline.chunk],
+            "scheduler": pipeline.components.scheduler_config,
+            "settings": asdict(job.settings),
+            "frames": len(job),
+            "size": list(size),
+        }
 
 
 class _CalibratedImages(Sequence):

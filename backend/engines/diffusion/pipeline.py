@@ -19,6 +19,9 @@ One job, in order:
 4. The VAE decodes frames in fixed chunks of absolute frame indices, so a resumed job decodes each
    frame exactly as an uninterrupted one does.
 
+With :class:`DenoisingCheckpoints` each step's prediction is kept on disk, and a job interrupted
+mid-denoising replays those steps instead of running the UNets for them again.
+
 Everything depends on the inputs and the seed only; the initial noise is drawn on the CPU so the
 same seed gives the same video on any device.
 """
@@ -45,6 +48,7 @@ from tpc.attention import (
 from tpc.propagation import IterativePropagation
 
 from .bank_store import BankStore, default_budget
+from .checkpoints import DenoisingCheckpoints
 from .components import Components
 from .windows import blend_weights, context_windows
 
@@ -135,15 +139,24 @@ class AnimationPipeline:
         emit: Callable[[int, np.ndarray], None],
         cancelled: Cancelled = lambda: False,
         progress: Progress = lambda fraction, message: None,
+        checkpoints: DenoisingCheckpoints | None = None,
     ) -> bool:
-        """Denoise the whole sequence and emit frames ``start ..``; False if cancelled."""
+        """Denoise the whole sequence and emit frames ``start ..``; False if cancelled. With
+        ``checkpoints``, steps saved by an interrupted run are replayed and each new one is saved."""
         state = self.prepare(inputs, cancelled, progress)
         if state is None:
             return False
-        for step in range(len(state.timesteps)):
-            if not self.step(state, step, cancelled):
+        steps = len(state.timesteps)
+        replayed = self.replay(state, checkpoints) if checkpoints is not None else 0
+        if replayed:
+            progress(_BANKS_SHARE + _DENOISE_SHARE * replayed / steps, f"resumed after denoising step {replayed}/{steps}")
+        for step in range(replayed, steps):
+            prediction = self.predict(state, step, cancelled)
+            if prediction is None:
                 return False
-            steps = len(state.timesteps)
+            if checkpoints is not None:
+                checkpoints.save(step, prediction)
+            self.advance(state, step, prediction)
             progress(_BANKS_SHARE + _DENOISE_SHARE * (step + 1) / steps, f"denoising step {step + 1}/{steps}")
         total = len(inputs)
         for index, frame in self.decode(state.latents, start):
@@ -228,22 +241,40 @@ class AnimationPipeline:
         )
 
     # -- 3: one denoising step ------------------------------------------------------------------
-    @torch.inference_mode()
     def step(self, state: DenoisingState, step: int, cancelled: Cancelled = lambda: False) -> bool:
         """Denoising step ``step`` over every window; False if cancelled before it finished."""
+        prediction = self.predict(state, step, cancelled)
+        if prediction is None:
+            return False
+        self.advance(state, step, prediction)
+        return True
+
+    @torch.inference_mode()
+    def predict(self, state: DenoisingState, step: int, cancelled: Cancelled = lambda: False) -> torch.Tensor | None:
+        """The blended, guided noise prediction of step ``step`` (None if cancelled meanwhile)."""
         t = state.timesteps[step]
         selection = state.propagation.selection(step) if state.propagation is not None else None
         prediction = torch.zeros_like(state.latents)
         coverage = torch.zeros(state.latents.shape[2], dtype=torch.float32, device=self.device)
         for window, weight in zip(state.windows, state.weights):
             if cancelled():
-                return False
+                return None
             noise = self._predict(state, window, t, None if selection is None else selection[window.start : window.stop])
             prediction[:, :, window.start : window.stop] += noise * weight[None, None, :, None, None]
             coverage[window.start : window.stop] += weight
-        prediction /= coverage[None, None, :, None, None]
-        state.latents = state.scheduler.step(prediction, t, state.latents, **state.step_extras).prev_sample
-        return True
+        return prediction / coverage[None, None, :, None, None]
+
+    @torch.inference_mode()
+    def advance(self, state: DenoisingState, step: int, prediction: torch.Tensor) -> None:
+        """The scheduler's step ``step`` with ``prediction``: the latents one step less noisy."""
+        state.latents = state.scheduler.step(prediction, state.timesteps[step], state.latents, **state.step_extras).prev_sample
+
+    def replay(self, state: DenoisingState, checkpoints: DenoisingCheckpoints) -> int:
+        """Advance ``state`` through the steps ``checkpoints`` holds; returns how many."""
+        saved = checkpoints.saved(len(state.timesteps))
+        for step in range(saved):
+            self.advance(state, step, checkpoints.load(step, self.device))
+        return saved
 
     def _predict(self, state: DenoisingState, window: range, t: torch.Tensor, selection: np.ndarray | None) -> torch.Tensor:
         """Noise prediction (1, 4, n, h, w) float32 of one window, guidance applied."""
