@@ -1,4 +1,4 @@
-"""The buttons: Animate, Cancel, Re-attach, and the bone mapping helpers.
+"""The buttons: Animate, Cancel, Re-attach, Delete on Backend, and the bone mapping helpers.
 
 ``bpy.ops.tpc.animate()`` is also the scripting entry point. Everything it needs from Blender
 (poses through the camera, silhouettes, the photo's bytes) is gathered here on the main thread;
@@ -20,6 +20,8 @@ from .backend_address import AddressError, check_address, is_loopback
 from .bone_mapping import COCO17_NAMES
 from .job_files import frames_present, new_job_id
 from .pose_export import PoseExportError
+from .vendor.tpc_protocol.client import JobFailed, ProtocolError
+from .vendor.tpc_protocol.errors import UNKNOWN_JOB
 
 
 class InputError(Exception):
@@ -230,6 +232,40 @@ class TPC_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class TPC_OT_delete_on_backend(bpy.types.Operator):
+    """Delete this scene's last job on the backend to free its disk; the frames here and the strip stay"""
+
+    bl_idname = "tpc.delete_on_backend"
+    bl_label = "Delete on Backend"
+
+    @classmethod
+    def poll(cls, context):
+        scene = context.scene
+        return scene is not None and bool(scene.tpc.job_id) and jobs.active_job(scene) is None
+
+    def execute(self, context):
+        settings = context.scene.tpc
+        job_id = settings.job_id
+        try:
+            client = _connection(context, settings.job_backend or settings.backend, settings.timeout).client()
+        except (AddressError, InputError, ValueError) as error:
+            return _fail(self, settings, str(error))
+        try:
+            result = client.delete(job_id)
+        except JobFailed as error:
+            if error.code != UNKNOWN_JOB:  # e.g. still running elsewhere: the sentence says what to do
+                return _fail(self, settings, f"The backend did not delete job {job_id}: {str(error).rstrip('.')}.")
+            self.report({"INFO"}, f"The backend has no job {job_id} (already deleted)")
+            return {"FINISHED"}
+        except (ProtocolError, zmq.ZMQError) as error:
+            return _fail(self, settings, f"Job {job_id} was not deleted: {str(error).rstrip('.')}.")
+        finally:
+            client.close()
+        settings.last_error = ""
+        self.report({"INFO"}, f"Deleted job {job_id} on the backend ({result['freed_bytes'] / 1e6:.1f} MB freed); the frames here stay")
+        return {"FINISHED"}
+
+
 class TPC_OT_customize_mapping(bpy.types.Operator):
     """List every keypoint with the bone found for it, so that any of them can be changed"""
 
@@ -265,7 +301,7 @@ class TPC_OT_reset_mapping(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (TPC_OT_animate, TPC_OT_reattach, TPC_OT_cancel, TPC_OT_customize_mapping, TPC_OT_reset_mapping)
+CLASSES = (TPC_OT_animate, TPC_OT_reattach, TPC_OT_cancel, TPC_OT_delete_on_backend, TPC_OT_customize_mapping, TPC_OT_reset_mapping)
 
 
 def register() -> None:

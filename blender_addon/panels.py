@@ -66,6 +66,8 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         layout.progress(factor=settings.progress, type="BAR", text=text)
         if settings.state == "DETACHED" and not running:
             layout.label(text="Not connected: Re-attach to collect frames", icon="INFO")
+        elif settings.state in {"DONE", "CANCELLED", "FAILED"}:
+            layout.operator("tpc.delete_on_backend", icon="TRASH")
     if settings.last_error:
         _wrapped(layout.box(), settings.last_error, icon="ERROR")
 

@@ -1,9 +1,9 @@
 """The messages clients and the backend exchange, as plain dataclasses, with the rules their fields follow.
 
 Requests (client to backend): :class:`Hello`, :class:`Submit`, :class:`Attach`, :class:`Cancel`,
-:class:`Delete`, :class:`Status`. Replies and stream events (backend to client): :class:`Accepted`, :class:`Progress`,
-:class:`Frames` (the client yields one :class:`Frame` per frame), :class:`Report`, and exactly one
-terminal :class:`Done` or :class:`JobError` per request. :class:`Heartbeat` goes both ways on a
+:class:`Delete`, :class:`Status`. Replies and stream events (backend to client): :class:`Accepted`,
+:class:`Progress`, :class:`Frames` (the client yields one :class:`Frame` per frame), :class:`Report`,
+and exactly one terminal :class:`Done` or :class:`JobError` per request. :class:`Heartbeat` goes both ways on a
 stream and is never answered; the client's heartbeats also acknowledge the frames it has received
 (flow control, and the point a stream resumes from after a reconnect).
 

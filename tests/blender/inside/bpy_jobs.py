@@ -514,6 +514,42 @@ def test_reattach_after_reopening_the_file_collects_the_rest(addon, scene, backe
     assert len(strips) == 1 and len(strips[0].elements) == frames
 
 
+def test_delete_on_backend_frees_the_backend_and_keeps_the_frames_here(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=3, mesh=False)
+    settings = scene.tpc
+    assert not bpy.ops.tpc.delete_on_backend.poll(), "no job yet"
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE" and _backend_state(addon, backend.address, settings.job_id) == "done"
+    assert bpy.ops.tpc.delete_on_backend() == {"FINISHED"}
+    assert _backend_state(addon, backend.address, settings.job_id) == "unknown"
+    assert not (backend.data / "jobs" / settings.job_id).exists()
+    assert _frames_on_disk(scene) == [f"frame_{i:06d}.png" for i in range(3)] and len(_strips(scene)[0].elements) == 3
+    assert settings.state == "DONE" and settings.last_error == ""
+    assert bpy.ops.tpc.delete_on_backend() == {"FINISHED"}, "deleting what is gone already is no error"
+    assert bpy.ops.tpc.reattach() == {"FINISHED"}, "every frame is here: re-attach needs no backend"
+
+
+def test_delete_on_backend_refuses_a_running_job(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=240, mesh=False)
+    settings = scene.tpc
+    bpy.ops.tpc.animate(wait=False)
+    _pump_until(addon, lambda: settings.frames_done >= 1)
+    assert not bpy.ops.tpc.delete_on_backend.poll(), "not while this scene follows the job"
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))  # stops following; the backend goes on
+    settings = bpy.context.scene.tpc
+    assert settings.state == "DETACHED" and bpy.ops.tpc.delete_on_backend.poll()
+    with pytest.raises(RuntimeError, match="cancel it first"):
+        bpy.ops.tpc.delete_on_backend()
+    assert settings.last_error.startswith(f"The backend did not delete job {settings.job_id}: job {settings.job_id} is running")
+    assert _backend_state(addon, backend.address, settings.job_id) == "running"
+    client = addon.vendor.tpc_protocol.client.JobClient(backend.address, timeout=10)
+    try:
+        client.cancel(settings.job_id)  # the next tests' jobs need not wait behind it
+    finally:
+        client.close()
+
+
 def test_rerunning_replaces_the_strip_and_keeps_the_earlier_take(addon, scene, backend, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=4, mesh=False)
     bpy.ops.tpc.animate()
