@@ -19,6 +19,17 @@ from ..errors import UserError
 from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, Journal, JobRecord
 
 
+def unknown_job(job_id: str) -> UserError:
+    return UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", UNKNOWN_JOB)
+
+
+def check_deletable(record: JobRecord) -> None:
+    """Refuse (UserError ``job_active``) to delete a job that is queued or running."""
+    if not record.finished:
+        job_id = record.job_id
+        raise UserError(f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE)
+
+
 class RunHandle:
     """What a worker holds while it runs a job."""
 
@@ -73,13 +84,10 @@ class Scheduler:
         with self._changed:
             record = self.journal.job(job_id)
             if record is None:
-                raise UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", UNKNOWN_JOB)
-            if job_id in self._running and record.finished:
+                raise unknown_job(job_id)
+            check_deletable(record)
+            if job_id in self._running:
                 raise UserError(f"job {job_id} is still stopping after its cancel; delete it again in a moment", JOB_ACTIVE)
-            if not record.finished:
-                raise UserError(
-                    f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE
-                )
             self.journal.delete(job_id)
             return record
 

@@ -75,7 +75,7 @@ from .data_folder import DataFolder, default_data_folder
 from .frame_cache import FrameCache
 from .intake import Intake
 from .journal import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Journal, JobRecord
-from .scheduler import Scheduler
+from .scheduler import Scheduler, check_deletable, unknown_job
 from .security import load_curve, make_server_socket_secure, start_authenticator
 from .worker import Worker
 
@@ -392,9 +392,7 @@ class BackendService:
         job_id = message.job_id
         if any(pending.job_id == job_id for pending in self._pending.values()):
             raise UserError(f"job {job_id} is still being submitted; delete it once it has finished or been cancelled", JOB_ACTIVE)
-        record = self._record(job_id)
-        if not record.finished:
-            raise UserError(f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE)
+        check_deletable(self._record(job_id))
         # The intake removes it (after any submit already queued there); until it reports back, the
         # job answers as unknown, so nobody starts following files that are going away.
         self._deleting[job_id] = (identity, req)
@@ -446,7 +444,7 @@ class BackendService:
             raise UserError(f"job {job_id} is being deleted", UNKNOWN_JOB)
         record = self._journal.job(job_id)
         if record is None:
-            raise UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", UNKNOWN_JOB)
+            raise unknown_job(job_id)
         return record
 
     def _status(self, record: JobRecord) -> dict:

@@ -41,6 +41,7 @@ class DiffusionEngine(Engine):
         self.folder = models if isinstance(models, ModelFolder) else ModelFolder.read(models)
         self.pipeline = AnimationPipeline(load_components(self.folder, device, dtype))
         self._lock = threading.Lock()
+        self._models_identity = _models_identity(self.folder, self.pipeline)
 
     def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
         settings = job.settings
@@ -69,27 +70,28 @@ class DiffusionEngine(Engine):
             pipeline(inputs, start, lambda index, frame: emit(index, resize(frame, job.size)), cancelled, progress, checkpoints)
 
     def _fingerprint(self, job: PreparedJob, size: tuple[int, int]) -> dict[str, Any]:
-        """What saved denoising steps depend on besides the job itself: models, device, precision,
-        windows and scheduler (a backend restarted with other models must not reuse them)."""
-        pipeline = self.pipeline
-        files = hashlib.sha256((self.folder.root / MANIFEST).read_bytes())
-        for name, path in sorted(self.folder.components.items()):  # weights replaced in place change size or time
-            for file in sorted(path.rglob("*")):
-                if file.is_file():
-                    stat = file.stat()
-                    files.update(f"{name}/{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-        return {
-            "tpc": __version__,
-            "models": str(self.folder.root.resolve()),
-            "files": files.hexdigest(),
-            "device": pipeline.device.type,
-            "dtype": str(pipeline.dtype),
-            "windows": [pipeline.context_frames, pipeline.context_overlap, pipeline.chunk],
-            "scheduler": pipeline.components.scheduler_config,
-            "settings": asdict(job.settings),
-            "frames": len(job),
-            "size": list(size),
-        }
+        """What a job's saved denoising steps depend on: the models loaded and this job's settings and shape."""
+        return {**self._models_identity, "settings": asdict(job.settings), "frames": len(job), "size": list(size)}
+
+
+def _models_identity(folder: ModelFolder, pipeline: AnimationPipeline) -> dict[str, Any]:
+    """The loaded models, device, precision, windows and scheduler, so that steps saved before a restart
+    with other models (or weights replaced in place: other sizes or times) are not reused."""
+    files = hashlib.sha256((folder.root / MANIFEST).read_bytes())
+    for name, path in sorted(folder.components.items()):
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                stat = file.stat()
+                files.update(f"{name}/{file.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return {
+        "tpc": __version__,
+        "models": str(folder.root.resolve()),
+        "files": files.hexdigest(),
+        "device": pipeline.device.type,
+        "dtype": str(pipeline.dtype),
+        "windows": [pipeline.context_frames, pipeline.context_overlap, pipeline.chunk],
+        "scheduler": pipeline.components.scheduler_config,
+    }
 
 
 class _CalibratedImages(Sequence):
