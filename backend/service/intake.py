@@ -26,7 +26,7 @@ from tpc_protocol.messages import Delete, Submit
 from ..engines.registry import EngineRegistry
 from ..errors import UserError
 from .data_folder import DataFolder
-from .events import EventSender
+from .events import EventSender, JobDeleted, RequestRefused, SubmitAdmitted
 from .job_inputs import JobInputs, check_inputs, perception_available, render_settings
 from .journal import CANCELLED, FAILED, Journal
 from .scheduler import Scheduler
@@ -72,19 +72,19 @@ class Intake(threading.Thread):
                     else:
                         self._admit(request)
                 except UserError as error:
-                    events.refused(identity, req, request.job_id, error.code, str(error))
+                    events.send(RequestRefused(identity, req, request.job_id, error.code, str(error)))
                 except Exception as error:  # a bug: keep serving, tell the client, keep the traceback
                     log.exception("%s job %s failed", "deleting" if deleting else "admitting", request.job_id)
-                    events.refused(
-                        identity, req, request.job_id, INTERNAL,
+                    sentence = (
                         f"the backend failed to {'delete' if deleting else 'accept'} the job ({type(error).__name__}); "
-                        "its log has the details",
-                    )  # fmt: skip
+                        "its log has the details"
+                    )
+                    events.send(RequestRefused(identity, req, request.job_id, INTERNAL, sentence))
                 else:
                     if deleting:
-                        events.deleted(identity, req, request.job_id, status, freed)
+                        events.send(JobDeleted(identity, req, request.job_id, status, freed))
                     else:
-                        events.admitted(identity, req, request.job_id, request.start_frame)
+                        events.send(SubmitAdmitted(identity, req, request.job_id, request.start_frame))
         finally:
             events.close()
 

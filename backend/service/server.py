@@ -2,14 +2,11 @@
 
 Patterns from the zguide, written for this service: an asynchronous ROUTER/DEALER server; heartbeats
 both ways on quiet streams (Paranoid Pirate); journal before acknowledging (Titanic); credit-based
-flow control for frames (FileMQ). The loop is single-threaded and never waits on work: submits are
-checked and journaled by the intake thread, frames made by worker threads, and both report back
-over an inproc socket.
+flow control for frames (FileMQ, in streams.py). The loop is single-threaded and never waits on work:
+submits are checked and journaled by the intake thread, frames made by worker threads, and both
+report back over an inproc socket (events.py). This module routes requests and runs the service's
+life cycle; what each client following a job receives, and when, is streams.py's.
 
-A client stream follows one job. Frames and reports come from a bounded cache or from the job's
-folder, frames batched when a client catches up, and at most a window of them is in flight to each
-client until it acknowledges (its heartbeats carry the next frame it expects), so a slow client
-costs at most a window of memory and never slows a job.
 Sends never block: a client whose queue is full waits for the next tick, and one that is gone is
 forgotten (ROUTER_MANDATORY) while its job goes on; it can come back, and a heartbeat naming a job
 and a frame the backend does not stream (after a restart, or once the stream expired) resumes it.
@@ -20,51 +17,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 
 from tpc import __version__
 from tpc.image_io import write_atomic
 from tpc_protocol import codec
-from tpc_protocol.errors import (
-    BAD_MESSAGE,
-    CANCELLED as CANCELLED_CODE,
-    DELETED as DELETED_CODE,
-    INTERNAL,
-    JOB_ACTIVE,
-    SHUTTING_DOWN,
-    TOO_LARGE,
-    UNKNOWN_JOB,
-    MessageError,
-)
-from tpc_protocol.limits import (
-    DEFAULT_ADDRESS,
-    HEARTBEAT_INTERVAL,
-    MAX_STATUS_JOBS,
-    MAX_TEXT_CHARS,
-    SUBSCRIBER_EXPIRY,
-    WINDOW_BYTES,
-    WINDOW_FRAMES,
-)
-from tpc_protocol.messages import (
-    Accepted,
-    Attach,
-    Cancel,
-    Delete,
-    Done,
-    Frames,
-    Heartbeat,
-    Hello,
-    JobError,
-    Progress,
-    Report,
-    Status,
-    Submit,
-)
+from tpc_protocol.errors import BAD_MESSAGE, INTERNAL, JOB_ACTIVE, SHUTTING_DOWN, TOO_LARGE, UNKNOWN_JOB, MessageError
+from tpc_protocol.limits import DEFAULT_ADDRESS, HEARTBEAT_INTERVAL, MAX_STATUS_JOBS, MAX_TEXT_CHARS
+from tpc_protocol.messages import Attach, Cancel, Delete, Done, Heartbeat, Hello, JobError, Status, Submit
 from tpc_protocol.transport import apply_limits, receive, send
 from tpc_protocol.version import PROTOCOL_VERSION
 
@@ -74,25 +38,18 @@ from . import events as ev
 from .data_folder import DataFolder, default_data_folder
 from .frame_cache import FrameCache
 from .intake import Intake
-from .journal import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Journal, JobRecord
+from .journal import CANCELLED, QUEUED, Journal, JobRecord
 from .scheduler import Scheduler, check_deletable, unknown_job
 from .security import load_curve, make_server_socket_secure, start_authenticator
+from .streams import Streams
 from .worker import Worker
 
 log = logging.getLogger("tpc_backend.service")
 
-MAX_STREAMS_PER_CLIENT = 64
-# Frames per message when a client catches up: batching spares a header and a round of per-message
-# work at both ends, but a message reaches the client only once all its parts have arrived, and
-# multi-megabyte messages stream slower (measured: benchmarks/streaming_throughput.py), so a batch
-# also stops once it holds BATCH_BYTES (about four 512x512 PNGs).
-BATCH_FRAMES = 16
-BATCH_BYTES = 512 << 10
 SEND_QUEUE = 1000  # messages queued per client before sends to it are refused (ZMQ_SNDHWM)
 STOP_GRACE = 5.0  # seconds workers get to finish their current frame on SIGTERM
 _TICK = 0.25  # seconds between housekeeping passes (heartbeats, expiry)
 _RETRY_TICK = 0.02  # the same while some client's queue is full
-_RECENT = 60.0  # seconds a finished request is remembered, so a late heartbeat cannot revive it
 _BATCH = 256  # messages handled per socket before the loop looks at the other one
 _NOBLOCK = int(zmq.NOBLOCK)
 _EXPIRY_BATCH = 100  # expired jobs handed to the intake per pass
@@ -118,36 +75,6 @@ class ServeOptions:
 
 
 @dataclass
-class _Stream:
-    """One request following one job."""
-
-    identity: bytes
-    req: int | None
-    job_id: str
-    cursor: int  # next frame to send
-    last_heard: float
-    last_sent: float = 0.0
-    acked: int = 0
-    in_flight: deque = field(default_factory=deque)  # (index, size) sent but not acknowledged
-    in_flight_bytes: int = 0
-    report_sent: bool = False
-    blocked: bool = False
-
-    @property
-    def key(self) -> tuple[bytes, int | None]:
-        return (self.identity, self.req)
-
-    def acknowledge(self, ack: int) -> None:
-        self.acked = max(self.acked, min(ack, self.cursor))
-        while self.in_flight and self.in_flight[0][0] < self.acked:
-            self.in_flight_bytes -= self.in_flight.popleft()[1]
-
-    @property
-    def window_open(self) -> bool:
-        return not self.in_flight or (len(self.in_flight) < WINDOW_FRAMES and self.in_flight_bytes < WINDOW_BYTES)
-
-
-@dataclass
 class _Pending:
     """A submit the intake thread is checking; it gets heartbeats so its client keeps waiting."""
 
@@ -155,27 +82,23 @@ class _Pending:
     last_sent: float
 
 
-@dataclass
-class _JobView:
-    """What the loop knows of a job that someone is following."""
-
-    record: JobRecord
-    done: int
-    streams: set = field(default_factory=set)
-
-
 class BackendService:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
         self.endpoint: str | None = None
         self._stop = threading.Event()
-        self._streams: dict[tuple[bytes, int | None], _Stream] = {}
         self._pending: dict[tuple[bytes, int | None], _Pending] = {}
         self._cancel_when_admitted: set[str] = set()  # jobs cancelled while the intake still checked their submit
         self._deleting: dict[str, tuple[bytes | None, int | None]] = {}  # job id -> its delete request ((None, None): expiry)
         self._next_expiry = 0.0
-        self._recent: dict[tuple[bytes, int | None], float] = {}
-        self._views: dict[str, _JobView] = {}
+        self._requests: dict[type, Callable[[bytes, int | None, Any], None]] = {
+            Hello: self._on_hello, Submit: self._on_submit, Attach: self._on_attach, Cancel: self._on_cancel,
+            Delete: self._on_delete, Status: self._on_status, Heartbeat: self._on_heartbeat,
+        }  # fmt: skip
+        self._news: dict[type, Callable[[Any], None]] = {
+            ev.FrameWritten: self._on_frame_written, ev.JobProgress: self._on_progress, ev.JobFinished: self._on_finished,
+            ev.SubmitAdmitted: self._on_admitted, ev.RequestRefused: self._on_refused, ev.JobDeleted: self._on_deleted,
+        }  # fmt: skip
 
     def request_stop(self) -> None:
         """Stop serving soon (safe from a signal handler or another thread)."""
@@ -200,6 +123,7 @@ class BackendService:
         self._engines.get(options.engine)  # load the default engine before taking jobs
         self._scheduler = Scheduler(self._journal)
         self._frames = FrameCache()
+        self._streams = Streams(self._send, self._frames, self._data, self._scheduler.queue_position)
         context = zmq.Context()
         authenticator = start_authenticator(context, curve) if curve else None
         self._router = router = context.socket(zmq.ROUTER)
@@ -263,8 +187,7 @@ class BackendService:
         poller.register(self._events, zmq.POLLIN)
         last_housekeeping = 0.0
         while not self._stop.is_set():
-            blocked = any(stream.blocked for stream in self._streams.values())
-            ready = dict(poller.poll(int(1000 * (_RETRY_TICK if blocked else _TICK))))
+            ready = dict(poller.poll(int(1000 * (_RETRY_TICK if self._streams.any_blocked else _TICK))))
             if self._events in ready:
                 for _ in range(_BATCH):
                     try:
@@ -272,7 +195,8 @@ class BackendService:
                     except zmq.Again:
                         break
                     try:
-                        self._on_event(ev.decode(data))
+                        event = ev.decode(data)
+                        self._news[type(event)](event)
                     except Exception:  # a bug: log it and keep serving everyone else
                         log.exception("handling a worker event failed")
             if self._router in ready:
@@ -304,12 +228,11 @@ class BackendService:
     def _send_error(self, identity: bytes, req: int | None, job_id: str | None, code: str, sentence: str) -> None:
         code = code if code and len(code) <= 40 and code.replace("_", "").isalpha() and code.islower() else INTERNAL
         self._send(identity, req, JobError(job_id, code, sentence[:MAX_TEXT_CHARS]))
-        self._recent[(identity, req)] = time.monotonic()
+        self._streams.remember((identity, req))
 
     def _forget(self, identity: bytes) -> None:
         """A client that is gone: drop its streams (its jobs go on) and pending replies."""
-        for key in [key for key in self._streams if key[0] == identity]:
-            self._end_stream(key)
+        self._streams.forget(identity)
         for key in [key for key in self._pending if key[0] == identity]:
             del self._pending[key]
 
@@ -326,10 +249,7 @@ class BackendService:
             self._send_error(identity, error.req, error.job_id, error.code, str(error))
             return
         message, req = envelope.message, envelope.req
-        handler = {
-            Hello: self._on_hello, Submit: self._on_submit, Attach: self._on_attach, Cancel: self._on_cancel,
-            Delete: self._on_delete, Status: self._on_status, Heartbeat: self._on_heartbeat,
-        }.get(type(message))  # fmt: skip
+        handler = self._requests.get(type(message))
         if handler is None:
             sentence = f"a client cannot send {message.TYPE} messages"
             self._send_error(identity, req, getattr(message, "job_id", None), BAD_MESSAGE, sentence)
@@ -365,7 +285,7 @@ class BackendService:
         self._intake.put(identity, req, message)
 
     def _on_attach(self, identity: bytes, req: int | None, message: Attach) -> None:
-        self._follow(identity, req, self._record(message.job_id), message.start_frame)
+        self._streams.follow(identity, req, self._record(message.job_id), message.start_frame)
 
     def _on_cancel(self, identity: bytes, req: int | None, message: Cancel) -> None:
         job_id = message.job_id
@@ -383,10 +303,8 @@ class BackendService:
         if self._scheduler.cancel(job_id):
             log.info("job %s cancelled", job_id)
         record = self._record(job_id)
-        self._refresh(record)
         self._send(identity, req, Done(message.job_id, {"job": self._status(record)}))
-        for stream in self._job_streams(message.job_id):
-            self._pump(stream)  # followers get the finished frames, then ERROR "cancelled"
+        self._streams.changed(record)  # followers get the finished frames, then ERROR "cancelled"
 
     def _on_delete(self, identity: bytes, req: int | None, message: Delete) -> None:
         job_id = message.job_id
@@ -406,7 +324,7 @@ class BackendService:
         if now < self._next_expiry:
             return
         self._next_expiry = now + min(600.0, max(1.0, keep / 10))
-        busy = {pending.job_id for pending in self._pending.values()} | set(self._views) | set(self._deleting)
+        busy = {pending.job_id for pending in self._pending.values()} | self._streams.followed_jobs | set(self._deleting)
         for job_id in self._journal.finished_before(time.time() - keep, _EXPIRY_BATCH + len(busy)):
             if job_id not in busy:
                 self._deleting[job_id] = (None, None)
@@ -421,14 +339,9 @@ class BackendService:
 
     def _on_heartbeat(self, identity: bytes, req: int | None, message: Heartbeat) -> None:
         key = (identity, req)
-        stream = self._streams.get(key)
-        if stream is not None:
-            stream.last_heard = time.monotonic()
-            if message.ack is not None and message.job_id == stream.job_id:
-                stream.acknowledge(message.ack)
-                self._pump(stream)
+        if self._streams.heard(key, message.job_id, message.ack):
             return
-        if key in self._pending or key in self._recent or message.job_id is None or message.ack is None:
+        if key in self._pending or self._streams.recently_finished(key) or message.job_id is None or message.ack is None:
             return
         # A stream this backend does not know: it restarted, or the stream expired. Resume it.
         record = self._journal.job(message.job_id)
@@ -437,7 +350,7 @@ class BackendService:
                 f"this backend has no job {message.job_id} (it may have restarted before accepting it); submit it again",
                 UNKNOWN_JOB,
             )
-        self._follow(identity, req, record, min(message.ack, record.total))
+        self._streams.follow(identity, req, record, min(message.ack, record.total))
 
     def _record(self, job_id: str) -> JobRecord:
         if job_id in self._deleting:
@@ -452,207 +365,55 @@ class BackendService:
         status["queue_position"] = self._scheduler.queue_position(record.job_id) if record.state == QUEUED else None
         return status
 
-    # -- streams --------------------------------------------------------------------------------------
-    def _follow(self, identity: bytes, req: int | None, record: JobRecord, start: int) -> None:
-        """Start streaming ``record``'s job to a request: Accepted, where it stands, then its frames."""
-        if start > record.total:
-            raise UserError(f"start frame {start} is past the end of job {record.job_id} ({record.total} frames)")
-        if sum(1 for key in self._streams if key[0] == identity) >= MAX_STREAMS_PER_CLIENT:
-            raise UserError(f"this connection already follows {MAX_STREAMS_PER_CLIENT} jobs; open another connection", TOO_LARGE)
-        now = time.monotonic()
-        key = (identity, req)
-        if key in self._streams:
-            self._end_stream(key)
-        view = self._views.get(record.job_id)
-        if view is None:
-            view = self._views[record.job_id] = _JobView(record, record.done)
-        else:
-            self._refresh(record)
-        stream = _Stream(identity, req, record.job_id, cursor=start, acked=start, last_heard=now, last_sent=now)
-        self._streams[key] = stream
-        view.streams.add(key)
-        self._send(identity, req, Accepted(record.job_id, record.total))
-        if key not in self._streams:
-            return  # the client is gone
-        sentence = self._where(view)
-        if sentence:
-            self._send(identity, req, Progress(record.job_id, view.done / record.total, sentence))
-        self._pump(stream)  # nothing, if the client went away meanwhile
-
-    def _where(self, view: _JobView) -> str:
-        state = view.record.state
-        if state == QUEUED:
-            ahead = self._scheduler.queue_position(view.record.job_id)
-            return f"queued, {ahead} job(s) ahead" if ahead else "queued"
-        if state == RUNNING:
-            return f"running, {view.done} of {view.record.total} frames done"
-        return ""
-
-    def _refresh(self, record: JobRecord) -> None:
-        view = self._views.get(record.job_id)
-        if view is not None:
-            view.record = record
-            view.done = max(view.done, record.done)
-
-    def _pump(self, stream: _Stream) -> None:
-        """Send what the stream may have now: frames up to its window, then report and DONE, or ERROR."""
-        view = self._views.get(stream.job_id)
-        if view is None or self._streams.get(stream.key) is not stream:
-            return  # ended: its client is gone (a send found it unreachable) or it was replaced
-        folder = None  # the job's folder, for frames the cache no longer holds
-        while stream.cursor < view.done and stream.window_open:
-            batch: list[bytes] = []
-            size = 0
-            while stream.cursor + len(batch) < view.done and len(batch) < BATCH_FRAMES and size < BATCH_BYTES and stream.window_open:
-                index = stream.cursor + len(batch)
-                try:
-                    png = self._frames.get(stream.job_id, index)
-                    if png is None:
-                        folder = folder or self._data.job(stream.job_id)
-                        png = folder.read_frame(index)
-                        self._frames.put(stream.job_id, index, png)
-                except OSError as error:
-                    log.error("frame %d of job %s cannot be read: %s", index, stream.job_id, error)
-                    sentence = f"frame {index} of job {stream.job_id} cannot be read on the backend ({error.strerror})"
-                    self._finish(stream, JobError(stream.job_id, INTERNAL, sentence))
-                    return
-                batch.append(png)
-                size += len(png)
-                stream.in_flight.append((index, len(png)))
-                stream.in_flight_bytes += len(png)
-            if not self._send(stream.identity, stream.req, Frames(stream.job_id, stream.cursor, tuple(batch))):
-                for _ in batch:  # not sent: they are not in flight
-                    stream.in_flight_bytes -= stream.in_flight.pop()[1]
-                stream.blocked = stream.key in self._streams
-                return
-            stream.cursor += len(batch)
-            stream.last_sent = time.monotonic()
-        stream.blocked = False
-        if stream.cursor < view.done:
-            return  # waiting for acknowledgements
-        record = view.record
-        if record.state == DONE and stream.cursor >= record.total:
-            if not stream.report_sent:
-                try:
-                    report = self._frames.get_report(stream.job_id)
-                    if report is None:
-                        report = self._data.job(stream.job_id).read_report()
-                        self._frames.put_report(stream.job_id, *report)
-                    report_json, report_png = report
-                except OSError as error:
-                    sentence = f"the report of job {stream.job_id} cannot be read on the backend ({error.strerror})"
-                    self._finish(stream, JobError(stream.job_id, INTERNAL, sentence))
-                    return
-                if not self._send(stream.identity, stream.req, Report(stream.job_id, report_json, report_png)):
-                    stream.blocked = stream.key in self._streams
-                    return
-                stream.report_sent = True
-            self._finish(stream, Done(stream.job_id))
-        elif record.state == FAILED:
-            self._finish(stream, JobError(stream.job_id, record.error_code or INTERNAL, record.error_message or "the job failed"))
-        elif record.state == CANCELLED:
-            self._finish(
-                stream,
-                JobError(
-                    stream.job_id, CANCELLED_CODE,
-                    f"job {stream.job_id} was cancelled after {view.done} of {record.total} frames; submit it again to resume it",
-                ),
-            )  # fmt: skip
-
-    def _finish(self, stream: _Stream, terminal: Any) -> None:
-        if self._send(stream.identity, stream.req, terminal):
-            self._recent[stream.key] = time.monotonic()
-            self._end_stream(stream.key)
-        else:
-            stream.blocked = stream.key in self._streams
-
-    def _end_stream(self, key: tuple[bytes, int | None]) -> None:
-        stream = self._streams.pop(key, None)
-        if stream is None:
-            return
-        view = self._views.get(stream.job_id)
-        if view is not None:
-            view.streams.discard(key)
-            if not view.streams:
-                del self._views[stream.job_id]
-
-    def _job_streams(self, job_id: str) -> list[_Stream]:
-        view = self._views.get(job_id)
-        return [] if view is None else [self._streams[key] for key in list(view.streams) if key in self._streams]
-
     # -- events from the intake and the workers -------------------------------------------------------
-    def _on_event(self, event: list) -> None:
-        kind = event[0]
-        if kind == ev.FRAME:
-            job_id, index = event[1], event[2]
-            view = self._views.get(job_id)
-            if view is not None:
-                view.done = max(view.done, index + 1)
-                for stream in self._job_streams(job_id):
-                    self._pump(stream)
-        elif kind == ev.PROGRESS:
-            job_id, fraction, message = event[1:]
-            for stream in self._job_streams(job_id):
-                if self._send(stream.identity, stream.req, Progress(job_id, fraction, message)):
-                    stream.last_sent = time.monotonic()
-        elif kind == ev.FINISHED:
-            job_id = event[1]
-            record = self._journal.job(job_id)
-            if record is not None and job_id in self._views:
-                self._refresh(record)
-                for stream in self._job_streams(job_id):
-                    self._pump(stream)
-        elif kind == ev.ADMITTED:
-            identity, req, job_id, start = event[1:]
-            if job_id in self._cancel_when_admitted:
-                self._cancel_when_admitted.discard(job_id)
-                self._scheduler.cancel(job_id)
-            if self._pending.pop((identity, req), None) is not None:
-                try:
-                    self._follow(identity, req, self._record(job_id), start)
-                except UserError as error:
-                    self._send_error(identity, req, job_id, error.code, str(error))
-        elif kind == ev.REFUSED:
-            identity, req, job_id, code, message = event[1:]
-            if self._deleting.get(job_id) == (identity, req):
-                del self._deleting[job_id]
-                if identity is None:
-                    log.info("job %s was not deleted after --keep-days: %s", job_id, message)
-                else:
-                    self._send_error(identity, req, job_id, code, message)
-                return
+    def _on_frame_written(self, event: ev.FrameWritten) -> None:
+        self._streams.frame_written(event.job_id, event.index)
+
+    def _on_progress(self, event: ev.JobProgress) -> None:
+        self._streams.progress(event.job_id, event.fraction, event.message)
+
+    def _on_finished(self, event: ev.JobFinished) -> None:
+        record = self._journal.job(event.job_id)
+        if record is not None:
+            self._streams.changed(record)
+
+    def _on_admitted(self, event: ev.SubmitAdmitted) -> None:
+        identity, req, job_id = event.identity, event.req, event.job_id
+        if job_id in self._cancel_when_admitted:
             self._cancel_when_admitted.discard(job_id)
-            if self._pending.pop((identity, req), None) is not None:
-                self._send_error(identity, req, job_id, code, message)
-        elif kind == ev.DELETED:
-            identity, req, job_id, status, freed = event[1:]
-            self._deleting.pop(job_id, None)
-            self._frames.drop(job_id)
-            for stream in self._job_streams(job_id):
-                self._finish(stream, JobError(job_id, DELETED_CODE, f"job {job_id} was deleted on the backend"))
-                # A client whose queue is full misses that ERROR; its next heartbeat hears "no job".
-                self._end_stream(stream.key)
-            if identity is not None:
-                self._send(identity, req, Done(job_id, {"job": status, "freed_bytes": freed}))
+            self._scheduler.cancel(job_id)
+        if self._pending.pop((identity, req), None) is not None:
+            try:
+                self._streams.follow(identity, req, self._record(job_id), event.start)
+            except UserError as error:
+                self._send_error(identity, req, job_id, error.code, str(error))
+
+    def _on_refused(self, event: ev.RequestRefused) -> None:
+        identity, req, job_id = event.identity, event.req, event.job_id
+        if self._deleting.get(job_id) == (identity, req):
+            del self._deleting[job_id]
+            if identity is None:
+                log.info("job %s was not deleted after --keep-days: %s", job_id, event.message)
+            else:
+                self._send_error(identity, req, job_id, event.code, event.message)
+            return
+        self._cancel_when_admitted.discard(job_id)
+        if self._pending.pop((identity, req), None) is not None:
+            self._send_error(identity, req, job_id, event.code, event.message)
+
+    def _on_deleted(self, event: ev.JobDeleted) -> None:
+        self._deleting.pop(event.job_id, None)
+        self._frames.drop(event.job_id)
+        self._streams.deleted(event.job_id)
+        if event.identity is not None:
+            self._send(event.identity, event.req, Done(event.job_id, {"job": event.status, "freed_bytes": event.freed}))
 
     # -- housekeeping ---------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
+        self._streams.housekeeping()
         now = time.monotonic()
-        for key, stream in list(self._streams.items()):
-            if key not in self._streams:
-                continue  # ended while this pass ran
-            if now - stream.last_heard > SUBSCRIBER_EXPIRY:
-                log.debug("stream of job %s expired (client silent)", stream.job_id)
-                self._end_stream(key)
-            elif stream.blocked:
-                self._pump(stream)
-            elif now - stream.last_sent >= HEARTBEAT_INTERVAL:
-                if self._send(stream.identity, stream.req, Heartbeat(stream.job_id)):
-                    stream.last_sent = now
         for key, pending in list(self._pending.items()):
             if now - pending.last_sent >= HEARTBEAT_INTERVAL and self._send(key[0], key[1], Heartbeat(pending.job_id)):
                 pending.last_sent = now
         if self.options.keep_days is not None:
             self._expire()
-        for key in [key for key, when in self._recent.items() if now - when > _RECENT]:
-            del self._recent[key]

@@ -34,7 +34,7 @@ from ..engines.base import PreparedJob, RenderSettings
 from ..engines.registry import EngineRegistry
 from ..errors import UserError
 from .data_folder import DataFolder
-from .events import EventSender
+from .events import EventSender, FrameWritten, JobFinished, JobProgress
 from .frame_cache import FrameCache
 from .job_inputs import prepare_job
 from .journal import DONE, FAILED, RUNNING, Journal
@@ -72,7 +72,7 @@ class Worker(threading.Thread):
                     self._run(handle, events)
                 finally:
                     self._scheduler.finished(handle)
-                    events.finished(handle.job_id)
+                    events.send(JobFinished(handle.job_id))
         finally:
             events.close()
 
@@ -120,7 +120,7 @@ class Worker(threading.Thread):
             folder.write_frame(index, png)
             self._journal.add_frame(job_id, index, len(png))
             self._frames.put(job_id, index, png)
-            events.frame(job_id, index)
+            events.send(FrameWritten(job_id, index))
             add_to_report(report, job, index)
             expected += 1
 
@@ -159,4 +159,4 @@ class _ProgressSender:
             return
         self._last = now
         fraction = min(1.0, max(0.0, float(fraction))) if math.isfinite(fraction) else 0.0
-        self._events.progress(self._job_id, fraction, str(message)[:MAX_TEXT_CHARS])
+        self._events.send(JobProgress(self._job_id, fraction, str(message)[:MAX_TEXT_CHARS]))
