@@ -25,6 +25,7 @@ from tpc_backend.engines.diffusion.checkpoints import DenoisingCheckpoints
 from tpc_backend.engines.diffusion.components import default_device
 from tpc_backend.engines.diffusion.pipeline import AnimationInputs, AnimationPipeline
 from tpc_backend.engines.diffusion.random_models import random_components
+from tpc_backend.engines.scratch import FolderScratch
 
 from .attention_overhead import synchronize
 from .calibrated_example import calibrated_example
@@ -54,7 +55,7 @@ def main() -> None:
         return result, time.perf_counter() - begun
 
     with tempfile.TemporaryDirectory() as scratch:
-        checkpoints = DenoisingCheckpoints(Path(scratch) / "denoising", {"benchmark": 1})
+        checkpoints = DenoisingCheckpoints(FolderScratch(scratch), {"benchmark": 1})
         state, prepare_seconds = timed(lambda: pipeline.prepare(inputs))
         predict_seconds, save_seconds = [], []
         for step in range(args.steps):

@@ -30,7 +30,7 @@ from tpc.report import CalibrationReport
 from tpc_backend.engines.base import PreparedJob
 from tpc_backend.service.data_folder import DataFolder
 from tpc_backend.service.job_inputs import JobInputs, prepare_job, render_settings
-from tpc_backend.service.worker import add_to_report
+from tpc_backend.service.job_run import add_to_report
 
 
 def report_seconds(make_job: Callable[[], PreparedJob], add, engine: str) -> float:

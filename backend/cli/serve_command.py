@@ -31,7 +31,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", type=Path, metavar="DIR",
                         help="local folder of model weights for the diffusion engine (its models.json and configs are "
                         "checked at start; without it the backend serves preview only)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="jobs rendered at once (default %(default)s)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="jobs rendered at once (default: 1; with --ray, one per --gpus-per-worker GPUs of the cluster)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="render on a Ray cluster: `auto` (the cluster `ray start` joined this machine to, or "
+                        "RAY_ADDRESS), `local` (start one here), HOST:PORT or ray://HOST:10001; this process stays the "
+                        "only address clients use (see docs/backend.md)")
+    parser.add_argument("--gpus-per-worker", type=float, default=1.0, metavar="G",
+                        help="with --ray: GPUs each worker holds (default %(default)g; fractions share a GPU; 0 runs "
+                        "workers on CPUs and needs --workers)")
     parser.add_argument("--keep-days", type=float, metavar="DAYS",
                         help="delete finished jobs (frames, report, inputs) DAYS days after their last change "
                         "(fractions allowed); default: keep them until `tpc delete`")  # fmt: skip
@@ -56,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             engine=args.engine,
             engine_options=EngineOptions(models=args.models),
             workers=args.workers,
+            ray=args.ray,
+            gpus_per_worker=args.gpus_per_worker,
             keep_days=args.keep_days,
             secret_key=args.secret_key,
             allow=args.allow,

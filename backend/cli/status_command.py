@@ -32,11 +32,20 @@ def run(args: argparse.Namespace) -> int:
         print("no jobs")
         return 0
     width = max(len("JOB"), *(len(job["job_id"]) for job in jobs))
-    print(f"{'JOB':<{width}}  {'STATE':<9}  {'FRAMES':>13}  {'ENGINE':<9}  UPDATED")
+    print(f"{'JOB':<{width}}  {'STATE':<9}  {'FRAMES':>13}  {'ENGINE':<9}  {'UPDATED':<19}  WORKER")
     for job in jobs:
         frames = f"{job['done']}/{job['total']}"
         updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job["updated"]))
-        print(f"{job['job_id']:<{width}}  {job['state']:<9}  {frames:>13}  {job['engine']:<9}  {updated}")
+        print(f"{job['job_id']:<{width}}  {job['state']:<9}  {frames:>13}  {job['engine']:<9}  {updated}  {worker_text(job.get('worker'))}")
         if job["error"]:
             print(f"{'':<{width}}  {job['error']['code']}: {job['error']['message']}")
     return 0
+
+
+def worker_text(worker: dict | None) -> str:
+    """Who runs a job: ``tpc-worker-0`` in the backend's process, ``tpc-worker-1 on 10.0.0.7 (node 3bc7e47a, pid 4121)`` on Ray."""
+    if not worker:
+        return "-"
+    if worker.get("node") is None:
+        return worker["name"]
+    return f"{worker['name']} on {worker['address']} (node {worker['node']}, pid {worker['pid']})"

@@ -13,16 +13,17 @@ Contract for every engine:
 - Cancellation: ``cancelled()`` is polled at least once per frame or denoising step; when it returns
   True, ``render`` returns promptly without raising.
 - ``progress(fraction, message)`` may be called any time; fraction in [0, 1] over the whole job.
-- ``job.scratch``, when set, is a folder of the job's own that survives restarts, for work worth
-  keeping across an interruption (the diffusion engine's finished denoising steps); the service
-  removes it once the job is done.
+- ``job.scratch``, when set, is the job's own :class:`~tpc_backend.engines.scratch.JobScratch`
+  (named byte strings that outlive the engine's process), for work worth keeping across an
+  interruption (the diffusion engine's finished denoising steps). The service chooses where it
+  lives (the job's folder, or the gateway's disk when the engine runs on a Ray worker) and removes
+  it once the job is done; an engine never touches the job's folder itself.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -30,6 +31,8 @@ import numpy as np
 from tpc.calibration import CalibrationConfig, Calibrator, FrameCalibration, PersonFit
 from tpc.pose_sequence import PoseSequence
 from tpc.propagation import DEFAULT_GROUPS
+
+from .scratch import JobScratch
 
 FrameSink = Callable[[int, np.ndarray], None]
 Cancelled = Callable[[], bool]
@@ -62,7 +65,7 @@ class PreparedJob:
     settings: RenderSettings
     target_masks: list[np.ndarray] | None = None  # per frame (canvas size, bool), or None
     calibration_config: CalibrationConfig = field(default_factory=CalibrationConfig)
-    scratch: Path | None = None  # the job's own folder for work that survives restarts (None: none)
+    scratch: JobScratch | None = None  # the job's own store for work that survives restarts (None: none)
     _calibrator: Calibrator | None = field(default=None, init=False, repr=False)
     _assignments: list[list[int]] | None = field(default=None, init=False, repr=False)
     _last: FrameCalibration | None = field(default=None, init=False, repr=False)

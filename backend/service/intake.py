@@ -68,7 +68,7 @@ class Intake(threading.Thread):
                 deleting = isinstance(request, Delete)
                 try:
                     if deleting:
-                        status, freed = self._delete(request.job_id, expired=identity is None)
+                        status, freed = self._remove(request.job_id, expired=identity is None)
                     else:
                         self._admit(request)
                 except UserError as error:
@@ -113,7 +113,7 @@ class Intake(threading.Thread):
         log.info("job %s accepted: %d frames, engine %s", submit.job_id, len(poses), settings.engine)
         self._scheduler.enqueue(submit.job_id)
 
-    def _delete(self, job_id: str, expired: bool) -> tuple[dict, int]:
+    def _remove(self, job_id: str, expired: bool) -> tuple[dict, int]:
         """Journal first, files after: once the journal forgets the job nothing reads its folder, and
         a crash before the files are gone leaves an orphan folder the next start sweeps away."""
         record = self._scheduler.forget(job_id)

@@ -26,6 +26,7 @@ from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc_protocol.messages import Submit
 
 from ..engines.base import PreparedJob, RenderSettings
+from ..engines.scratch import FolderScratch, JobScratch
 from ..errors import UserError
 from ..reference import busiest_frame, complete_reference, reference_keypoints
 from . import MAX_IMAGE_PIXELS
@@ -191,8 +192,9 @@ def _check_count(masks: Sequence[bytes], frames: int) -> None:
 
 
 # -- preparing (worker) -------------------------------------------------------------------------------
-def prepare_job(job_id: str, folder: JobFolder, settings: RenderSettings) -> PreparedJob:
-    """Everything an engine needs, from the stored inputs (detecting the reference person once)."""
+def prepare_job(job_id: str, folder: JobFolder, settings: RenderSettings, scratch: JobScratch | None = None) -> PreparedJob:
+    """Everything an engine needs, from the stored inputs (detecting the reference person once);
+    ``scratch`` defaults to the job folder's."""
     inputs = JobInputs.read(folder)
     poses = job_poses(inputs)
     image = _reference_image(inputs)
@@ -201,7 +203,7 @@ def prepare_job(job_id: str, folder: JobFolder, settings: RenderSettings) -> Pre
     if inputs.target_masks is not None:
         _check_count(inputs.target_masks, len(poses))
         masks = _LazyMasks(inputs.target_masks, lambda data, i: _mask(data, f"target mask {i}", poses.size))
-    return PreparedJob(job_id, image, people, poses, settings, masks, scratch=folder.scratch)
+    return PreparedJob(job_id, image, people, poses, settings, masks, scratch=scratch if scratch is not None else FolderScratch(folder.scratch))
 
 
 def _reference_people(

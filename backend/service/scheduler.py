@@ -5,13 +5,15 @@ and journals each before anyone is told: a cancel is on disk before the client h
 accepted, so a crash right after cannot bring the job back. Jobs run in submission order.
 
 Two signals reach a running engine through ``cancelled()``: a cancel (the job ends as cancelled)
-and a stop (SIGTERM: the job stays running in the journal and resumes at the next start).
+and a stop (SIGTERM: the job stays running in the journal and resumes at the next start). A job
+whose worker was lost (a Ray worker's process or node died) goes back to the head of the queue.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from dataclasses import dataclass
 
 from tpc_protocol.errors import JOB_ACTIVE, UNKNOWN_JOB
 
@@ -30,11 +32,25 @@ def check_deletable(record: JobRecord) -> None:
         raise UserError(f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE)
 
 
+@dataclass(frozen=True)
+class WorkerPlace:
+    """Which worker runs a job, and where: ``tpc status`` shows it."""
+
+    name: str
+    node: str | None = None  # a Ray node's id (None: the backend process itself)
+    address: str | None = None  # the node's IP address
+    pid: int | None = None  # the worker's process (None: a thread of the backend)
+
+    def to_status(self) -> dict:
+        return {"name": self.name, "node": self.node, "address": self.address, "pid": self.pid}
+
+
 class RunHandle:
     """What a worker holds while it runs a job."""
 
-    def __init__(self, job_id: str, stopping: threading.Event) -> None:
+    def __init__(self, job_id: str, stopping: threading.Event, worker: WorkerPlace) -> None:
         self.job_id = job_id
+        self.worker = worker
         self.cancel_requested = threading.Event()
         self._stopping = stopping
 
@@ -98,22 +114,45 @@ class Scheduler:
                 return None
             return self._queue.index(job_id) + len(self._running)
 
-    def next_job(self) -> RunHandle | None:
-        """Block until a job is due (marking it running), or return None once stopping."""
+    def worker_of(self, job_id: str) -> WorkerPlace | None:
+        """The worker running this job (None when it does not run)."""
+        with self._changed:
+            handle = self._running.get(job_id)
+            return None if handle is None else handle.worker
+
+    def next_job(self, worker: WorkerPlace) -> RunHandle | None:
+        """Block until a job is due (marking it running on ``worker``), or return None once stopping."""
         with self._changed:
             while not self._queue and not self._stopping.is_set():
                 self._changed.wait()
             if self._stopping.is_set():
                 return None
             job_id = self._queue.popleft()
-            handle = RunHandle(job_id, self._stopping)
+            handle = RunHandle(job_id, self._stopping, worker)
             self._running[job_id] = handle
             self.journal.set_state(job_id, RUNNING)
             return handle
 
+    def requeue(self, handle: RunHandle) -> bool:
+        """Its worker was lost: the job waits again, at the head of the queue. False (and
+        nothing changes) when it was cancelled meanwhile or the backend is stopping."""
+        with self._changed:
+            if self._running.get(handle.job_id) is handle:
+                del self._running[handle.job_id]
+            if handle.cancelled() or not self.journal.set_state(handle.job_id, QUEUED, only_from=(RUNNING,)):
+                return False
+            self._queue.appendleft(handle.job_id)
+            self._changed.notify()
+            return True
+
     def finished(self, handle: RunHandle) -> None:
         with self._changed:
-            self._running.pop(handle.job_id, None)
+            if self._running.get(handle.job_id) is handle:  # not a handle of the job's next run elsewhere
+                del self._running[handle.job_id]
+
+    def wait_stopping(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a stop; True once stopping."""
+        return self._stopping.wait(timeout)
 
     def stop(self) -> None:
         """Shutting down: running jobs stop after their current frame or step, queued ones stay queued."""

@@ -38,7 +38,7 @@ from . import events as ev
 from .data_folder import DataFolder, default_data_folder
 from .frame_cache import FrameCache
 from .intake import Intake
-from .journal import CANCELLED, QUEUED, Journal, JobRecord
+from .journal import CANCELLED, QUEUED, RUNNING, Journal, JobRecord
 from .scheduler import Scheduler, check_deletable, unknown_job
 from .security import load_curve, make_server_socket_secure, start_authenticator
 from .streams import Streams
@@ -67,7 +67,9 @@ class ServeOptions:
     data: Path = field(default_factory=default_data_folder)
     engine: str = DEFAULT_ENGINE
     engine_options: EngineOptions = field(default_factory=EngineOptions)
-    workers: int = 1
+    workers: int | None = None  # jobs rendered at once; None: 1 in this process, one per GPU group on Ray
+    ray: str | None = None  # a Ray cluster's address: render on TpcWorker actors there (None: in this process)
+    gpus_per_worker: float = 1.0  # GPUs each Ray worker holds
     keep_days: float | None = None  # finished jobs are deleted this long after their last change
     secret_key: Path | None = None  # the server's .key_secret (CURVE)
     allow: Path | None = None  # folder of allowed client public keys (CURVE)
@@ -91,6 +93,7 @@ class BackendService:
         self._cancel_when_admitted: set[str] = set()  # jobs cancelled while the intake still checked their submit
         self._deleting: dict[str, tuple[bytes | None, int | None]] = {}  # job id -> its delete request ((None, None): expiry)
         self._next_expiry = 0.0
+        self._fatal: UserError | None = None  # why serving stopped on its own
         self._requests: dict[type, Callable[[bytes, int | None, Any], None]] = {
             Hello: self._on_hello, Submit: self._on_submit, Attach: self._on_attach, Cancel: self._on_cancel,
             Delete: self._on_delete, Status: self._on_status, Heartbeat: self._on_heartbeat,
@@ -108,7 +111,7 @@ class BackendService:
     def serve(self) -> None:
         """Serve until :meth:`request_stop`; unfinished jobs stay journaled and resume at the next start."""
         options = self.options
-        if not 1 <= options.workers <= 64:
+        if options.workers is not None and not 1 <= options.workers <= 64:
             raise UserError(f"--workers must be between 1 and 64, got {options.workers}")
         if options.keep_days is not None and not 0 < options.keep_days < 1e5:
             raise UserError(f"--keep-days must be a positive number of days, got {options.keep_days}")
@@ -120,7 +123,13 @@ class BackendService:
         swept, freed = self._data.sweep(self._journal.job_ids())
         if swept:
             log.info("removed %d folder(s), %d bytes, that no journaled job owns (a delete or a submit cut short)", swept, freed)
-        self._engines.get(options.engine)  # load the default engine before taking jobs
+        if options.ray is None:
+            self._engines.get(options.engine)  # load the default engine before taking jobs
+        else:
+            from . import ray_pool  # Ray is imported only here
+
+            resources = ray_pool.connect(options.ray)
+            ray_workers = ray_pool.worker_count(options.workers, options.gpus_per_worker, resources, options.ray)
         self._scheduler = Scheduler(self._journal)
         self._frames = FrameCache()
         self._streams = Streams(self._send, self._frames, self._data, self._scheduler.queue_position)
@@ -143,10 +152,15 @@ class BackendService:
         self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._events = ev.bind_receiver(context)
         self._intake = Intake(context, self._journal, self._data, self._scheduler, self._engines, options.engine)
-        workers = [
-            Worker(context, self._journal, self._data, self._scheduler, self._engines, self._frames, f"tpc-worker-{i}")
-            for i in range(options.workers)
-        ]
+        parts = {"context": context, "journal": self._journal, "data": self._data, "scheduler": self._scheduler, "frames": self._frames}
+        if options.ray is None:
+            pool = None
+            workers = [Worker(engines=self._engines, name=f"tpc-worker-{i}", **parts) for i in range(options.workers or 1)]
+        else:
+            pool = ray_pool.RayWorkers(
+                ray_workers, options.gpus_per_worker, options.engine_options, options.engine, parts, self._stop_for
+            )
+            workers = pool.threads
         self._intake.start()
         for worker in workers:
             worker.start()
@@ -155,9 +169,10 @@ class BackendService:
             self._scheduler.enqueue(job_id)
         if options.ready_file is not None:
             write_atomic(options.ready_file, (self.endpoint + "\n").encode())
+        on_ray = "" if pool is None else f" on Ray at {options.ray}"
         log.info(
-            "serving %s%s: engine %s, data %s, %d unfinished job(s) resumed",
-            self.endpoint, " with CURVE" if curve else "", options.engine, self._data.root, len(unfinished),
+            "serving %s%s: engine %s, %d worker(s)%s, data %s, %d unfinished job(s) resumed",
+            self.endpoint, " with CURVE" if curve else "", options.engine, len(workers), on_ray, self._data.root, len(unfinished),
         )  # fmt: skip
         try:
             self._loop()
@@ -167,11 +182,20 @@ class BackendService:
             self._events.close(0)
             if authenticator is not None:
                 authenticator.stop()
+            if pool is not None:
+                pool.close()
             if not any(thread.is_alive() for thread in (*workers, self._intake)):
                 self._journal.close()
                 context.term()  # otherwise a busy thread still holds a socket: exiting ends it
+        if self._fatal is not None:
+            raise self._fatal
 
-    def _shutdown(self, workers: list[Worker]) -> None:
+    def _stop_for(self, reason: UserError) -> None:
+        """Stop serving because the backend cannot work (no worker can render); ``serve`` raises ``reason``."""
+        self._fatal = reason
+        self._stop.set()
+
+    def _shutdown(self, workers: list[threading.Thread]) -> None:
         log.info("stopping: running jobs pause after their current frame and resume at the next start")
         self._scheduler.stop()
         self._intake.stop()
@@ -363,6 +387,8 @@ class BackendService:
     def _status(self, record: JobRecord) -> dict:
         status = record.to_status()
         status["queue_position"] = self._scheduler.queue_position(record.job_id) if record.state == QUEUED else None
+        worker = self._scheduler.worker_of(record.job_id) if record.state == RUNNING else None
+        status["worker"] = None if worker is None else worker.to_status()
         return status
 
     # -- events from the intake and the workers -------------------------------------------------------

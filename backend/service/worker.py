@@ -1,51 +1,110 @@
-"""A worker takes a journaled job and produces its frames; it knows nothing about clients.
+"""Workers take journaled jobs from the scheduler and get their frames made; they know nothing about clients.
 
-For each job it prepares the inputs, picks up where the journal says the job stopped, and hands the
-rest to the engine. Every frame the engine emits is encoded, written durably, journaled and only
-then announced to the ROUTER loop, so a frame a client has seen is never lost, and a crash at any
-point resumes at the first frame that is not on disk. The calibration report is built alongside
-from each frame's fits (those the engine's calibration found, or a search without warping), with
-full calibrations only for the few frames its picture shows; on resume the earlier frames' fits are
-found again, so the report is always complete and identical to an uninterrupted run's.
-
-This narrow boundary (job id in; frame files, journal rows and events out) is what a remote worker
-will implement when rendering scales out to other machines.
+A local :class:`Worker` is a thread of the backend that renders in this process; on a Ray cluster a
+thread of the same kind hands each job to a ``TpcWorker`` actor instead (ray_pool.py). Either way the
+frames come back to a :class:`JobWriter`, the gateway's end of a running job: every frame is written
+durably, journaled and only then announced to the ROUTER loop, so a frame a client has seen is never
+lost, and a crash at any point (of the backend, or of the machine that rendered) resumes at the first
+frame that is not on disk. The boundary is narrow on purpose: job id in; frame files, journal rows
+and events out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import shutil
 import threading
-import time
-from functools import partial
+from typing import Callable
 
-import numpy as np
 import zmq
 
-from tpc.image_io import encode_png
-from tpc.report import CalibrationReport
 from tpc_protocol.errors import INTERNAL
 from tpc_protocol.limits import MAX_TEXT_CHARS
 
-from ..engines.base import PreparedJob, RenderSettings
+from ..engines.base import RenderSettings
 from ..engines.registry import EngineRegistry
+from ..engines.scratch import FolderScratch
 from ..errors import UserError
 from .data_folder import DataFolder
 from .events import EventSender, FrameWritten, JobFinished, JobProgress
 from .frame_cache import FrameCache
 from .job_inputs import prepare_job
-from .journal import DONE, FAILED, RUNNING, Journal
-from .scheduler import RunHandle, Scheduler
+from .job_run import ProgressThrottle, render_frames
+from .journal import DONE, FAILED, RUNNING, Journal, JobRecord
+from .scheduler import RunHandle, Scheduler, WorkerPlace
 
 log = logging.getLogger("tpc_backend.service")
 
-PROGRESS_INTERVAL = 0.1  # seconds between progress events of one job
+
+class WorkerLost(Exception):
+    """The process or machine rendering a job went away mid-job; the job can go on elsewhere."""
+
+
+class JobWriter:
+    """The gateway's end of one run of a job: frames and report on disk and in the journal, news to the loop."""
+
+    def __init__(self, journal: Journal, data: DataFolder, frames: FrameCache, events: EventSender, record: JobRecord) -> None:
+        self._journal = journal
+        self._frames = frames
+        self._events = events
+        self.job_id = record.job_id
+        self.total = record.total
+        self.folder = data.job(self.job_id)
+        self.scratch = FolderScratch(self.folder.scratch)
+        self.start = journal.frames_done(self.job_id)  # the first frame not on disk
+        self.expected = self.start
+        self.progress = ProgressThrottle(self.send_progress)
+        if self.start:
+            log.info("job %s resumes at frame %d of %d", self.job_id, self.start, self.total)
+
+    def send_progress(self, fraction: float, message: str) -> None:
+        self._events.send(JobProgress(self.job_id, fraction, message))
+
+    def frame(self, index: int, png: bytes) -> None:
+        if index != self.expected:  # exactly once, in order: anything else is a bug worth stopping on
+            raise RuntimeError(f"frame {index} of job {self.job_id} arrived while frame {self.expected} was due")
+        self.folder.write_frame(index, png)
+        self._journal.add_frame(self.job_id, index, len(png))
+        self._frames.put(self.job_id, index, png)
+        self._events.send(FrameWritten(self.job_id, index))
+        self.expected += 1
+
+    def finish(self, report_json: bytes, report_png: bytes) -> None:
+        """Every frame is on disk: the report, the journal's DONE, and no scratch left to resume from."""
+        self.folder.write_report(report_json, report_png)
+        self._frames.put_report(self.job_id, report_json, report_png)
+        if self._journal.set_state(self.job_id, DONE, only_from=(RUNNING,)):
+            log.info("job %s done: %d frames", self.job_id, self.expected)
+        self.scratch.clear()
+        self.progress(1.0, "done", force=True)
+
+    def stopped(self, handle: RunHandle) -> None:
+        """The render stopped early because ``handle`` was cancelled or the backend is stopping."""
+        state = "paused" if handle.stopping else "cancelled"
+        log.info("job %s %s after frame %d of %d", self.job_id, state, self.expected, self.total)
+
+
+def run_job(journal: Journal, handle: RunHandle, render: Callable[[JobRecord], None]) -> None:
+    """Run ``render`` for the handle's job; a failure ends the job as failed, with its sentence.
+    :class:`WorkerLost` passes through: the job is not at fault."""
+    record = journal.job(handle.job_id)
+    if record is None:
+        return
+    try:
+        render(record)
+    except WorkerLost:
+        raise
+    except UserError as error:
+        log.info("job %s failed: %s", handle.job_id, error)
+        journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(error.code, str(error)))
+    except Exception as error:
+        log.exception("job %s failed in the %s engine", handle.job_id, record.engine)
+        message = f"the {record.engine} engine failed ({type(error).__name__}: {error}); the backend's log has the details"
+        journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(INTERNAL, message[:MAX_TEXT_CHARS]))
 
 
 class Worker(threading.Thread):
+    """Renders jobs one at a time in this process."""
+
     def __init__(
         self,
         context: zmq.Context,
@@ -67,96 +126,24 @@ class Worker(threading.Thread):
     def run(self) -> None:
         events = EventSender(self._context)
         try:
-            while (handle := self._scheduler.next_job()) is not None:
+            while (handle := self._scheduler.next_job(WorkerPlace(self.name))) is not None:
                 try:
-                    self._run(handle, events)
+                    run_job(self._journal, handle, lambda record: self._render(handle, record, events))
                 finally:
                     self._scheduler.finished(handle)
                     events.send(JobFinished(handle.job_id))
         finally:
             events.close()
 
-    def _run(self, handle: RunHandle, events: EventSender) -> None:
-        record = self._journal.job(handle.job_id)
-        if record is None:
-            return
-        try:
-            self._render(handle, RenderSettings(**record.settings), events)
-        except UserError as error:
-            log.info("job %s failed: %s", handle.job_id, error)
-            self._journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(error.code, str(error)))
-        except Exception as error:
-            log.exception("job %s failed in the %s engine", handle.job_id, record.engine)
-            message = f"the {record.engine} engine failed ({type(error).__name__}: {error}); the backend's log has the details"
-            self._journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(INTERNAL, message[:MAX_TEXT_CHARS]))
-
-    def _render(self, handle: RunHandle, settings: RenderSettings, events: EventSender) -> None:
-        job_id = handle.job_id
-        progress = _ProgressSender(events, job_id)
-        progress(0.0, "preparing the inputs")
-        folder = self._data.job(job_id)
-        job = prepare_job(job_id, folder, settings)
-        progress(0.0, f"loading the {settings.engine} engine")
+    def _render(self, handle: RunHandle, record: JobRecord, events: EventSender) -> None:
+        settings = RenderSettings(**record.settings)
+        writer = JobWriter(self._journal, self._data, self._frames, events, record)
+        writer.progress(0.0, "preparing the inputs")
+        job = prepare_job(handle.job_id, writer.folder, settings, writer.scratch)
+        writer.progress(0.0, f"loading the {settings.engine} engine")
         engine = self._engines.get(settings.engine)
-        total = len(job)
-        start = self._journal.frames_done(job_id)
-        report = CalibrationReport(job.reference_image, job.reference_people, job.poses.size, total, job.calibration_config)
-        for index in range(start):  # the report entries of frames finished before an interruption
-            if handle.cancelled():
-                return
-            add_to_report(report, job, index)
-        if start:
-            log.info("job %s resumes at frame %d of %d", job_id, start, total)
-        expected = start
-
-        def emit(index: int, rgb: np.ndarray) -> None:
-            nonlocal expected
-            if index != expected:
-                raise RuntimeError(f"the engine emitted frame {index} while frame {expected} was due")
-            width, height = job.size
-            if rgb.dtype != np.uint8 or rgb.shape != (height, width, 3):
-                raise RuntimeError(f"the engine emitted a {rgb.shape} {rgb.dtype} frame; ({height}, {width}, 3) uint8 was due")
-            png = encode_png(rgb)
-            folder.write_frame(index, png)
-            self._journal.add_frame(job_id, index, len(png))
-            self._frames.put(job_id, index, png)
-            events.send(FrameWritten(job_id, index))
-            add_to_report(report, job, index)
-            expected += 1
-
-        engine.render(job, start, emit, handle.cancelled, progress)
-        if expected < total:
-            if handle.cancelled():
-                log.info("job %s %s after frame %d of %d", job_id, "paused" if handle.stopping else "cancelled", expected, total)
-                return
-            raise RuntimeError(f"the engine returned after frame {expected} of {total} without being cancelled")
-        report_json, report_png = json.dumps(report.to_json(), indent=1).encode(), encode_png(report.render(), compression=6)
-        folder.write_report(report_json, report_png)
-        self._frames.put_report(job_id, report_json, report_png)
-        if self._journal.set_state(job_id, DONE, only_from=(RUNNING,)):
-            log.info("job %s done: %d frames", job_id, total)
-        shutil.rmtree(folder.scratch, ignore_errors=True)  # every frame is on disk: nothing left to resume
-        progress(1.0, "done", force=True)
-
-
-def add_to_report(report: CalibrationReport, job: PreparedJob, index: int) -> None:
-    """Frame ``index``'s report entry: its fits (kept from the engine's calibration, or found without
-    warping), and a full calibration only if the report's picture shows the frame."""
-    report.add_fits(index, job.fits(index), job.poses.frames[index], partial(job.calibration, index))
-
-
-class _ProgressSender:
-    """The engine's progress callback: clamped, shortened and sent at most every PROGRESS_INTERVAL."""
-
-    def __init__(self, events: EventSender, job_id: str) -> None:
-        self._events = events
-        self._job_id = job_id
-        self._last = -math.inf
-
-    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < PROGRESS_INTERVAL:
-            return
-        self._last = now
-        fraction = min(1.0, max(0.0, float(fraction))) if math.isfinite(fraction) else 0.0
-        self._events.send(JobProgress(self._job_id, fraction, str(message)[:MAX_TEXT_CHARS]))
+        report = render_frames(job, engine, writer.start, writer, handle.cancelled, writer.progress)
+        if report is None:
+            writer.stopped(handle)
+        else:
+            writer.finish(*report)

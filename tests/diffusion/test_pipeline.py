@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from tpc.attention import person_token_order
 from tpc_backend.engines.diffusion.checkpoints import DenoisingCheckpoints
+from tpc_backend.engines.scratch import FolderScratch
 from tpc_backend.engines.diffusion.components import load_components
 from tpc_backend.engines.diffusion.pipeline import AnimationInputs, AnimationPipeline, latent_cells
 
@@ -48,9 +49,9 @@ def run(pipeline, inputs, start=0, cancelled=lambda: False, checkpoints=None):
 def test_a_run_interrupted_mid_denoising_replays_its_saved_steps_and_ends_with_the_same_bytes(pipeline, inputs, tmp_path):
     inputs = dataclasses.replace(inputs, steps=4)
     _, uninterrupted = run(pipeline, inputs)
-    folder = tmp_path / "denoising"
-    checkpoints = DenoisingCheckpoints(folder, {"models": "tiny"})
-    finished, frames = run(pipeline, inputs, cancelled=lambda: (folder / "step_00001.npy").exists(), checkpoints=checkpoints)
+    folder = tmp_path / "scratch"
+    checkpoints = DenoisingCheckpoints(FolderScratch(folder), {"models": "tiny"})
+    finished, frames = run(pipeline, inputs, cancelled=lambda: (folder / "denoising" / "step_00001.npy").exists(), checkpoints=checkpoints)
     assert not finished and not frames and checkpoints.saved(4) == 2
 
     windows = []
@@ -63,7 +64,7 @@ def test_a_run_interrupted_mid_denoising_replays_its_saved_steps_and_ends_with_t
     assert all(np.array_equal(resumed[i], uninterrupted[i]) for i in range(FRAMES))
     assert checkpoints.saved(4) == 4
 
-    other = DenoisingCheckpoints(folder, {"models": "other"})  # e.g. the backend restarted with other models
+    other = DenoisingCheckpoints(FolderScratch(folder), {"models": "other"})  # e.g. the backend restarted with other models
     assert other.saved(4) == 0 and not folder.exists()
 
 

@@ -14,6 +14,8 @@ for 120 frames at 512x512), removed once the job is done.
 
 The checkpoints belong to one job run by one models folder, device, precision and pipeline
 configuration; ``fingerprint`` records them, and checkpoints with another fingerprint are discarded.
+They live in the job's :class:`~tpc_backend.engines.scratch.JobScratch`, which the service provides:
+the job's folder in the backend process, or the gateway's disk when the engine runs on a Ray worker.
 """
 
 from __future__ import annotations
@@ -21,61 +23,59 @@ from __future__ import annotations
 import io
 import json
 import logging
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from tpc.image_io import write_atomic
+from ..scratch import JobScratch
 
 log = logging.getLogger("tpc_backend.engines")
 
-_FINGERPRINT = "fingerprint.json"
-_STEP = "step_{:05d}.npy"
+_FINGERPRINT = "denoising/fingerprint.json"
+_STEP = "denoising/step_{:05d}.npy"
 
 
 class DenoisingCheckpoints:
-    """The saved steps of one job, in ``folder``."""
+    """The saved steps of one job, in its scratch."""
 
-    def __init__(self, folder: str | Path, fingerprint: dict[str, Any]) -> None:
-        self.folder = Path(folder)
+    def __init__(self, scratch: JobScratch, fingerprint: dict[str, Any]) -> None:
+        self.scratch = scratch
         self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))  # as it reads back
 
     def saved(self, steps: int) -> int:
         """How many steps, from the first on, are saved for this fingerprint (0..steps). Checkpoints of
         another fingerprint are removed."""
-        path = self.folder / _FINGERPRINT
+        names = self.scratch.names()
         try:
-            matches = json.loads(path.read_text(encoding="utf-8")) == self.fingerprint
-        except (OSError, ValueError):
+            matches = json.loads(self.scratch.read(_FINGERPRINT).decode("utf-8")) == self.fingerprint
+        except (KeyError, ValueError):
             matches = False
         if not matches:
-            if self.folder.exists():
-                log.info("denoising checkpoints in %s are for other models or settings; starting over", self.folder)
+            if names:
+                log.info("the saved denoising steps are for other models or settings; starting over")
                 self.clear()
             return 0
         count = 0
-        while count < steps and (self.folder / _STEP.format(count)).is_file():
+        while count < steps and _STEP.format(count) in names:
             count += 1
         if count:
-            log.info("resuming after denoising step %d of %d (saved in %s)", count, steps, self.folder)
+            log.info("resuming after denoising step %d of %d", count, steps)
         return count
 
     def load(self, step: int, device: torch.device) -> torch.Tensor:
         """The prediction saved for ``step``, as the float32 tensor it was."""
-        array = np.load(self.folder / _STEP.format(step), allow_pickle=False)
+        array = np.load(io.BytesIO(self.scratch.read(_STEP.format(step))), allow_pickle=False)
         return torch.from_numpy(array).to(device)
 
     def save(self, step: int, prediction: torch.Tensor) -> None:
         """Keep ``step``'s prediction (durably: a crash right after does not lose it)."""
-        if step == 0 or not (self.folder / _FINGERPRINT).is_file():
+        if step == 0 or _FINGERPRINT not in self.scratch.names():
             self.clear()
-            write_atomic(self.folder / _FINGERPRINT, json.dumps(self.fingerprint, sort_keys=True).encode(), durable=True)
+            self.scratch.write(_FINGERPRINT, json.dumps(self.fingerprint, sort_keys=True).encode())
         buffer = io.BytesIO()
         np.save(buffer, prediction.detach().to("cpu", torch.float32).numpy(), allow_pickle=False)
-        write_atomic(self.folder / _STEP.format(step), buffer.getvalue(), durable=True)
+        self.scratch.write(_STEP.format(step), buffer.getvalue())
 
     def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.scratch.clear()

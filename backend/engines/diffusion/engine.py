@@ -66,7 +66,7 @@ class DiffusionEngine(Engine):
             )
             checkpoints = None
             if job.scratch is not None:
-                checkpoints = DenoisingCheckpoints(job.scratch / "denoising", self._fingerprint(job, size))
+                checkpoints = DenoisingCheckpoints(job.scratch, self._fingerprint(job, size))
             pipeline(inputs, start, lambda index, frame: emit(index, resize(frame, job.size)), cancelled, progress, checkpoints)
 
     def _fingerprint(self, job: PreparedJob, size: tuple[int, int]) -> dict[str, Any]:

@@ -1,0 +1,265 @@
+"""Scale-out on Ray, the gateway's side: ``TpcWorker`` actors on the cluster, one gateway thread each.
+
+``tpc-backend serve --ray ADDRESS`` keeps everything a client talks to in the gateway (the ROUTER
+loop, intake, journal, perception of the reference, streaming) and starts N actors of
+:class:`~tpc_backend.service.ray_worker.TpcWorker`, each holding G GPUs (``num_gpus=G``) and its
+engine warm. For each actor a :class:`RemoteWorker` thread takes the next job in submission order,
+sends the actor the job's inputs, first missing frame and scratch, and drains what it renders into a
+:class:`~tpc_backend.service.worker.JobWriter`, exactly as a local worker's frames: the gateway alone
+writes and journals frames (and keeps the diffusion engine's saved steps), so byte-identical frames,
+exactly once, and resume from the first missing frame hold whichever worker rendered.
+
+Faults. Actors are restarted by Ray when their process or node dies (``max_restarts=-1``), but a
+task is never retried by Ray (``max_task_retries=0``): the gateway hears the worker was lost, puts
+the job back at the head of the queue, and the next free worker resumes it from the gateway's disk.
+A job that loses its worker MAX_LOSSES times in a row fails with a sentence, so a job that kills its
+workers (out of memory) does not take the cluster down one node after the other. A worker whose engine
+cannot load is reported once and withdrawn; if every worker is, the gateway stops with that sentence.
+The actors belong to the gateway's Ray job: when the gateway dies they go too, freeing their GPUs,
+and a restarted gateway starts new ones on the same cluster and resumes the journaled jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections import Counter
+from typing import Any, Callable
+
+import ray
+import zmq
+from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, WorkerCrashedError
+
+from tpc import __version__
+
+from ..engines.base import RenderSettings
+from ..engines.registry import EngineOptions
+from ..errors import UserError
+from .data_folder import DataFolder
+from .events import EventSender, JobFinished
+from .frame_cache import FrameCache
+from .job_inputs import prepare_job
+from .journal import FAILED, RUNNING, Journal, JobRecord
+from .ray_worker import FrameOut, JobSpec, ProgressOut, RenderEnded, ReportOut, ScratchCleared, ScratchWritten, TpcWorker
+from .scheduler import RunHandle, Scheduler, WorkerPlace
+from .worker import JobWriter, WorkerLost, run_job
+
+log = logging.getLogger("tpc_backend.service")
+
+NAMESPACE = "tpc-animate"
+MAX_LOSSES = 3
+_TAKE_TIMEOUT = 0.25  # seconds a take waits for the render, so cancels and stops are seen this often
+_RETRY = 1.0  # seconds between looks at a worker that Ray is (re)starting
+_LOST = (RayActorError, ObjectLostError, WorkerCrashedError)
+
+
+def connect(address: str) -> dict[str, float]:
+    """Join the Ray cluster at ``address`` (``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST:PORT``);
+    returns its resources."""
+    # SIGTERM is how a gateway is told to stop (it pauses its jobs): not a crash worth a stack dump.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    try:
+        if address == "local":
+            ray.init(namespace=NAMESPACE, logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise UserError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", "ray_unreachable") from None
+    return ray.cluster_resources()
+
+
+def worker_count(requested: int | None, gpus_per_worker: float, resources: dict[str, float], address: str) -> int:
+    """How many TpcWorkers to start: ``requested``, or one per ``gpus_per_worker`` GPUs of the
+    cluster; refused with one sentence when the cluster cannot hold them."""
+    gpus = resources.get("GPU", 0.0)
+    if not 0 <= gpus_per_worker <= 64:
+        raise UserError(f"--gpus-per-worker must be between 0 and 64, got {gpus_per_worker:g}")
+    if gpus_per_worker == 0:
+        if requested is None:
+            raise UserError("--gpus-per-worker 0 (workers on CPUs) needs --workers N")
+        return requested
+    fits = math.floor(gpus / gpus_per_worker + 1e-9)
+    if requested is None:
+        if fits == 0:
+            raise UserError(
+                f"the Ray cluster at {address} has no GPUs for a worker of {gpus_per_worker:g} GPU(s); "
+                "add GPU nodes, or run workers on CPUs with --gpus-per-worker 0 --workers N"
+            )
+        return fits
+    if requested > fits:
+        raise UserError(
+            f"--workers {requested} with --gpus-per-worker {gpus_per_worker:g} needs {requested * gpus_per_worker:g} GPUs, "
+            f"but the Ray cluster at {address} has {gpus:g}; start at most {fits} worker(s) or add GPU nodes"
+        )
+    return requested
+
+
+class RayWorkers:
+    """The actors and their gateway threads; ``on_none_left`` hears the sentence when no worker can render."""
+
+    def __init__(
+        self,
+        count: int,
+        gpus_per_worker: float,
+        engine_options: EngineOptions,
+        default_engine: str,
+        parts: dict[str, Any],
+        on_none_left: Callable[[UserError], None],
+    ) -> None:
+        actor = ray.remote(TpcWorker).options(
+            num_gpus=gpus_per_worker, num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=4
+        )
+        self._losses: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._withdrawn = 0
+        self._on_none_left = on_none_left
+        self.threads = [
+            RemoteWorker(f"tpc-worker-{i}", actor.remote(engine_options, default_engine), self, **parts) for i in range(count)
+        ]
+
+    def withdraw(self, worker: RemoteWorker, problem: str) -> None:
+        log.error("%s cannot render and takes no jobs: %s", worker.name, problem)
+        with self._lock:
+            self._withdrawn += 1
+            none_left = self._withdrawn == len(self.threads)
+        if none_left:
+            self._on_none_left(UserError(f"no Ray worker can render: {problem}", "engine_unavailable"))
+
+    def lost(self, job_id: str) -> int:
+        """Count a worker lost by a job; how many in a row."""
+        with self._lock:
+            self._losses[job_id] += 1
+            return self._losses[job_id]
+
+    def kept(self, job_id: str) -> None:
+        with self._lock:
+            self._losses.pop(job_id, None)
+
+    @staticmethod
+    def close() -> None:
+        ray.shutdown()
+
+
+class RemoteWorker(threading.Thread):
+    """The gateway's thread for one TpcWorker actor: jobs in, frames and scratch out to the gateway's disk."""
+
+    def __init__(
+        self,
+        name: str,
+        actor: Any,
+        pool: RayWorkers,
+        context: zmq.Context,
+        journal: Journal,
+        data: DataFolder,
+        scheduler: Scheduler,
+        frames: FrameCache,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._actor = actor
+        self._pool = pool
+        self._context = context
+        self._journal = journal
+        self._data = data
+        self._scheduler = scheduler
+        self._frames = frames
+        self._place: WorkerPlace | None = None  # where the actor last ran
+
+    def run(self) -> None:
+        events = EventSender(self._context)
+        try:
+            while (place := self._ready()) is not None and (handle := self._scheduler.next_job(place)) is not None:
+                try:
+                    run_job(self._journal, handle, lambda record: self._render(handle, record, events))
+                    self._pool.kept(handle.job_id)
+                except WorkerLost as lost:
+                    self._requeue(handle, place, str(lost))
+                finally:
+                    self._scheduler.finished(handle)
+                    events.send(JobFinished(handle.job_id))
+        finally:
+            events.close()
+
+    def _ready(self) -> WorkerPlace | None:
+        """Wait until the actor runs (Ray may be starting or restarting it, or waiting for a free GPU);
+        None when it never will, or the backend stops."""
+        waiting_said = False
+        while not self._scheduler.wait_stopping(0):
+            try:
+                info = ray.get(self._actor.info.remote(), timeout=_RETRY * 5)
+            except ActorDiedError as error:
+                self._pool.withdraw(self, f"its actor died for good ({str(error).splitlines()[0]})")
+                return None
+            except (ActorUnavailableError, GetTimeoutError):
+                if not waiting_said:
+                    log.info("%s waits for Ray to start it (a node with free resources, or a restart)", self.name)
+                    waiting_said = True
+                self._scheduler.wait_stopping(_RETRY)
+                continue
+            problem = info.problem
+            if problem is None and info.version != __version__:
+                problem = f"its node runs tpc-animate {info.version}, the gateway {__version__}; install the same version on every node"
+            if problem is not None:
+                ray.kill(self._actor, no_restart=True)
+                self._pool.withdraw(self, problem)
+                return None
+            place = WorkerPlace(self.name, info.node_id[:8], info.address, info.pid)
+            if place != self._place:
+                log.info("%s ready on node %s (%s), pid %d", self.name, place.node, place.address, place.pid)
+                self._place = place
+            return place
+        return None
+
+    def _render(self, handle: RunHandle, record: JobRecord, events: EventSender) -> None:
+        writer = JobWriter(self._journal, self._data, self._frames, events, record)
+        writer.progress(0.0, "preparing the inputs")
+        # Perception of the reference runs here, once: what it finds is stored with the inputs sent.
+        prepare_job(handle.job_id, writer.folder, RenderSettings(**record.settings), writer.scratch)
+        inputs = {path.name: path.read_bytes() for path in writer.folder.inputs.iterdir() if path.is_file()}
+        scratch = {name: writer.scratch.read(name) for name in writer.scratch.names()}
+        outcome: dict[type, Callable[[Any], None]] = {
+            FrameOut: lambda item: writer.frame(item.index, item.png),
+            ProgressOut: lambda item: writer.send_progress(item.fraction, item.message),
+            ScratchWritten: lambda item: writer.scratch.write(item.name, item.data),
+            ScratchCleared: lambda item: writer.scratch.clear(),
+            ReportOut: lambda item: writer.finish(item.report_json, item.report_png),
+        }
+        cancel_sent = False
+        try:
+            ray.get(self._actor.start.remote(JobSpec(handle.job_id, record.settings, inputs, writer.start, scratch)))
+            while True:
+                if handle.cancelled() and not cancel_sent:
+                    self._actor.cancel.remote(handle.job_id)
+                    cancel_sent = True
+                items = ray.get(self._actor.take.remote(handle.job_id, _TAKE_TIMEOUT))
+                if items is None:
+                    raise WorkerLost("it was restarted")
+                for item in items:
+                    if isinstance(item, RenderEnded):
+                        if item.code is not None:
+                            raise UserError(item.message, item.code)
+                        writer.stopped(handle)
+                        return
+                    outcome[type(item)](item)
+                    if isinstance(item, ReportOut):
+                        return
+        except _LOST as error:
+            raise WorkerLost(str(error).splitlines()[0]) from None
+
+    def _requeue(self, handle: RunHandle, place: WorkerPlace, why: str) -> None:
+        if handle.cancelled():  # cancelled (the journal says so already) or stopping (it resumes at the next start)
+            return
+        job_id = handle.job_id
+        where = f"{self.name} on node {place.node} ({place.address})"
+        done = self._journal.frames_done(job_id)
+        losses = self._pool.lost(job_id)
+        if losses >= MAX_LOSSES:
+            sentence = (
+                f"job {job_id} lost its worker {losses} times in a row (the last, {where}: {why}); "
+                "check the workers' memory and logs, then submit it again to resume it"
+            )
+            log.error("%s", sentence)
+            self._journal.set_state(job_id, FAILED, only_from=(RUNNING,), error=("worker_lost", sentence))
+        elif self._scheduler.requeue(handle):
+            log.warning("job %s lost %s after %d frames (%s); it waits for the next free worker", job_id, where, done, why)
