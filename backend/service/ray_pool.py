@@ -115,8 +115,10 @@ class RayWorkers:
         self._lock = threading.Lock()
         self._withdrawn = 0
         self._on_none_left = on_none_left
+        log_level = logging.getLogger("tpc_backend").getEffectiveLevel()
         self.threads = [
-            RemoteWorker(f"tpc-worker-{i}", actor.remote(engine_options, default_engine), self, **parts) for i in range(count)
+            RemoteWorker(f"tpc-worker-{i}", actor.remote(engine_options, default_engine, log_level), self, **parts)
+            for i in range(count)
         ]
 
     def withdraw(self, worker: RemoteWorker, problem: str) -> None:
@@ -193,7 +195,7 @@ class RemoteWorker(threading.Thread):
                 return None
             except (ActorUnavailableError, GetTimeoutError):
                 if not waiting_said:
-                    log.info("%s waits for Ray to start it (a node with free resources, or a restart)", self.name)
+                    log.info("%s is starting on the cluster (loading its engine, or waiting for a node with free resources)", self.name)
                     waiting_said = True
                 self._scheduler.wait_stopping(_RETRY)
                 continue

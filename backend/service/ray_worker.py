@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -142,7 +143,14 @@ class _SentScratch(JobScratch):
 class TpcWorker:
     """The actor's class; the gateway creates it with ``ray.remote(TpcWorker).options(num_gpus=G, ...)``."""
 
-    def __init__(self, engine_options: EngineOptions, default_engine: str) -> None:
+    def __init__(self, engine_options: EngineOptions, default_engine: str, log_level: int = logging.INFO) -> None:
+        # What this worker logs goes to its stderr, which Ray copies into the gateway's log.
+        logger = logging.getLogger("tpc_backend")
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("tpc-worker: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(log_level)
         self._engines = EngineRegistry(engine_options)
         self._problem: str | None = None
         try:

@@ -206,6 +206,49 @@ def _delete(client, job_id: str) -> dict | None:
         raise
 
 
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("models") / "tiny"
+    result = subprocess.run([BACKEND, "models", "tiny", str(folder)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_a_diffusion_job_resumes_on_another_worker_from_the_steps_the_gateway_kept(backends, cluster, tiny_models, example):
+    backend = gateway(backends, cluster, "diffusion", "--engine", "diffusion", "--models", str(tiny_models))
+    arguments = job(example, frames=4, size=128, steps=20, seed=5, guidance=2.5)  # many steps: the kill lands mid-denoising
+    results, threads = follow_all(backend, {"steps": arguments})
+    saved = backend.data / "jobs" / "steps" / "scratch" / "denoising"
+    wait_for(lambda: (saved / "step_00002.npy").exists(), "3 denoising steps on the gateway's disk", timeout=300)
+    with backend.client() as client:
+        os.kill(client.status("steps")["worker"]["pid"], signal.SIGKILL)
+    threads[0].join(600)
+    assert results["steps"]["done"], backend.log()
+    line = wait_for(lambda: next((line for line in backend.log().splitlines() if "resuming after denoising step" in line), None),
+                    "the resumed worker's log line in the gateway's log")  # fmt: skip
+    assert 3 <= int(line.split("resuming after denoising step ")[1].split()[0]) < 20, line
+    assert not saved.parent.exists(), "a finished job keeps no scratch files"
+    with backend.client(timeout=120) as client:
+        uninterrupted = collect(client.submit("uninterrupted", **arguments))
+    assert results["steps"]["frames"] == uninterrupted["frames"]
+
+
+def test_an_engine_no_worker_can_load_is_reported_once_per_worker_and_stops_the_gateway(cluster, tiny_models, tmp_path):
+    broken = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(tiny_models), str(broken)], check=True)
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")  # its config still reads
+    result = subprocess.run(
+        [BACKEND, "serve", "--ray", cluster.address, "--engine", "diffusion", "--models", str(broken), "--data",
+         str(tmp_path / "data"), "--bind", "tcp://127.0.0.1:0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    sentence = result.stderr.strip().splitlines()[-1]
+    assert sentence.startswith("tpc-backend: error: no Ray worker can render: ") and "unet" in sentence, sentence
+    for worker in ("tpc-worker-0", "tpc-worker-1"):
+        assert result.stderr.count(f"{worker} cannot render and takes no jobs") == 1, result.stderr
+
+
 def test_without_ray_the_backend_never_imports_ray(tmp_path, example):
     """A plain backend serves a job in a process that never imported Ray."""
     script = f"""
