@@ -22,7 +22,7 @@ from tpc.image_io import encode_png
 from tpc.report import CalibrationReport
 from tpc_protocol.limits import MAX_TEXT_CHARS
 
-from ..engines.base import Cancelled, Engine, PreparedJob
+from ..engines.base import Cancelled, Engine, PreparedJob, Progress
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages of one job
 
@@ -35,7 +35,7 @@ class JobOutput(Protocol):
 
 
 def render_frames(
-    job: PreparedJob, engine: Engine, start: int, output: JobOutput, cancelled: Cancelled, progress: ProgressThrottle
+    job: PreparedJob, engine: Engine, start: int, output: JobOutput, cancelled: Cancelled, progress: Progress
 ) -> tuple[bytes, bytes] | None:
     """Render frames ``start`` onwards into ``output``; the report (JSON, PNG) once every frame is out,
     None when ``cancelled`` stopped the job first."""

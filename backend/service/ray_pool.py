@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -58,8 +59,10 @@ _LOST = (RayActorError, ObjectLostError, WorkerCrashedError)
 def connect(address: str) -> dict[str, float]:
     """Join the Ray cluster at ``address`` (``auto``, ``local``, ``HOST:PORT`` or ``ray://HOST:PORT``);
     returns its resources."""
-    # SIGTERM is how a gateway is told to stop (it pauses its jobs): not a crash worth a stack dump.
+    # SIGTERM is how a gateway is told to stop (it pauses its jobs): not a crash worth a stack dump, and
+    # not Ray's business (ray.init replaces the handler with sys.exit), so the serve command's stays.
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address == "local":
             ray.init(namespace=NAMESPACE, logging_level=logging.WARNING)
@@ -67,6 +70,9 @@ def connect(address: str) -> dict[str, float]:
             ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UserError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", "ray_unreachable") from None
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, on_sigterm)
     return ray.cluster_resources()
 
 

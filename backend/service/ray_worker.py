@@ -212,18 +212,18 @@ class TpcWorker:
             run.cancel.set()
 
     def _render(self, spec: JobSpec, run: _Run) -> None:
-        settings = RenderSettings(**spec.settings)
         progress = ProgressThrottle(lambda fraction, message: run.put(ProgressOut(fraction, message)))
+        engine_name = spec.settings.get("engine", "?")
         ended = RenderEnded()
         try:
             if self._problem is not None:
                 raise UserError(self._problem, "engine_unavailable")
+            settings = RenderSettings(**spec.settings)
             with tempfile.TemporaryDirectory(prefix="tpc-job-") as root:
-                folder = JobFolder(Path(root))
+                folder = JobFolder(Path(root))  # the inputs as the gateway stores them, for prepare_job
                 folder.inputs.mkdir(parents=True)
                 for name, data in spec.inputs.items():
                     (folder.inputs / name).write_bytes(data)
-                progress(0.0, "preparing the inputs")
                 job = prepare_job(spec.job_id, folder, settings, scratch=_SentScratch(spec.scratch, run))
                 progress(0.0, f"loading the {settings.engine} engine")
                 engine = self._engines.get(settings.engine)
@@ -233,8 +233,8 @@ class TpcWorker:
         except UserError as error:
             ended = RenderEnded(error.code, str(error))
         except Exception as error:
-            log.exception("job %s failed in the %s engine", spec.job_id, settings.engine)
-            message = f"the {settings.engine} engine failed ({type(error).__name__}: {error}); the worker's log has the details"
+            log.exception("job %s failed in the %s engine", spec.job_id, engine_name)
+            message = f"the {engine_name} engine failed ({type(error).__name__}: {error}); the gateway's log has the worker's details"
             ended = RenderEnded(INTERNAL, message[:MAX_TEXT_CHARS])
         run.put(ended)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +36,13 @@ JOBS = {"shot-a": 0.0, "shot-b": 4.0, "shot-c": 8.0}  # job id -> pose shift: th
 
 @pytest.fixture(scope="module")
 def cluster():
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False})
+    """Head node (no GPU; also a Ray Client server, for ray:// addresses) and two nodes of one GPU each."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        client_port = probe.getsockname()[1]
+    head = {"num_cpus": 1, "num_gpus": 0, "include_dashboard": False, "ray_client_server_port": client_port}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    cluster.client_address = f"ray://127.0.0.1:{client_port}"
     for _ in range(2):
         cluster.add_node(num_cpus=1, num_gpus=1)
     yield cluster
@@ -59,8 +66,8 @@ def local_frames(tmp_path_factory, arguments) -> dict[str, dict[int, bytes]]:
     return frames
 
 
-def gateway(backends, cluster, name: str, *args: str) -> Backend:
-    return backends(name, "--ray", cluster.address, *args)
+def gateway(backends, cluster, name: str, *args: str, address: str | None = None) -> Backend:
+    return backends(name, "--ray", address or cluster.address, *args)
 
 
 def wait_for(condition, what: str, timeout: float = 120.0) -> Any:
@@ -177,7 +184,8 @@ def test_a_gateway_killed_and_restarted_resumes_its_job_on_the_live_cluster(back
 
 
 def test_cancel_and_delete_a_job_running_on_a_remote_worker(backends, cluster, arguments, local_frames):
-    backend = gateway(backends, cluster, "cancelled", "--workers", "1")
+    # Through Ray Client, as a gateway outside the cluster's network joins it.
+    backend = gateway(backends, cluster, "cancelled", "--workers", "1", address=cluster.client_address)
     results, threads = follow_all(backend, {"shot-a": arguments["shot-a"]})
     wait_for(lambda: running_on_a_worker(backend, "shot-a"), "shot-a to run on a worker")
     with backend.client() as client:
@@ -195,6 +203,7 @@ def test_cancel_and_delete_a_job_running_on_a_remote_worker(backends, cluster, a
         # The one worker is free again: the next job runs to the end.
         assert collect(client.submit("shot-b", **arguments["shot-b"]))["frames"] == local_frames["shot-b"]
     assert not (backend.data / "jobs" / "shot-a").exists()
+    assert backend.stop() == 0, backend.log()  # SIGTERM stops a gateway on Ray as it stops any backend
 
 
 def _delete(client, job_id: str) -> dict | None:
