@@ -39,13 +39,13 @@ from ..engines.base import RenderSettings
 from ..engines.registry import EngineOptions
 from ..errors import UserError
 from .data_folder import DataFolder
-from .events import EventSender, JobFinished
+from .events import EventSender
 from .frame_cache import FrameCache
 from .job_inputs import prepare_job
 from .journal import FAILED, RUNNING, Journal, JobRecord
 from .ray_worker import FrameOut, JobSpec, ProgressOut, RenderEnded, ReportOut, ScratchCleared, ScratchWritten, TpcWorker
 from .scheduler import RunHandle, Scheduler, WorkerPlace
-from .worker import JobWriter, WorkerLost, run_job
+from .worker import JobWriter, WorkerLost, WorkerThread
 
 log = logging.getLogger("tpc_backend.service")
 
@@ -150,44 +150,22 @@ class RayWorkers:
         ray.shutdown()
 
 
-class RemoteWorker(threading.Thread):
+class RemoteWorker(WorkerThread):
     """The gateway's thread for one TpcWorker actor: jobs in, frames and scratch out to the gateway's disk."""
 
-    def __init__(
-        self,
-        name: str,
-        actor: Any,
-        pool: RayWorkers,
-        context: zmq.Context,
-        journal: Journal,
-        data: DataFolder,
-        scheduler: Scheduler,
-        frames: FrameCache,
-    ) -> None:
-        super().__init__(name=name, daemon=True)
+    def __init__(self, name: str, actor: Any, pool: RayWorkers, **parts: Any) -> None:
+        super().__init__(name, **parts)
         self._actor = actor
         self._pool = pool
-        self._context = context
-        self._journal = journal
-        self._data = data
-        self._scheduler = scheduler
-        self._frames = frames
         self._place: WorkerPlace | None = None  # where the actor last ran
 
-    def run(self) -> None:
-        events = EventSender(self._context)
+    def _run(self, handle: RunHandle, place: WorkerPlace, events: EventSender) -> None:
         try:
-            while (place := self._ready()) is not None and (handle := self._scheduler.next_job(place)) is not None:
-                try:
-                    run_job(self._journal, handle, lambda record: self._render(handle, record, events))
-                    self._pool.kept(handle.job_id)
-                except WorkerLost as lost:
-                    self._requeue(handle, place, str(lost))
-                finally:
-                    self._scheduler.finished(handle)
-                    events.send(JobFinished(handle.job_id))
-        finally:
-            events.close()
+            super()._run(handle, place, events)
+        except WorkerLost as lost:
+            self._requeue(handle, place, str(lost))
+        else:
+            self._pool.kept(handle.job_id)
 
     def _ready(self) -> WorkerPlace | None:
         """Wait until the actor runs (Ray may be starting or restarting it, or waiting for a free GPU);

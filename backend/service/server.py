@@ -42,7 +42,7 @@ from .journal import CANCELLED, QUEUED, RUNNING, Journal, JobRecord
 from .scheduler import Scheduler, check_deletable, unknown_job
 from .security import load_curve, make_server_socket_secure, start_authenticator
 from .streams import Streams
-from .worker import Worker
+from .worker import Worker, WorkerThread
 
 log = logging.getLogger("tpc_backend.service")
 
@@ -155,7 +155,7 @@ class BackendService:
         parts = {"context": context, "journal": self._journal, "data": self._data, "scheduler": self._scheduler, "frames": self._frames}
         if options.ray is None:
             pool = None
-            workers = [Worker(engines=self._engines, name=f"tpc-worker-{i}", **parts) for i in range(options.workers or 1)]
+            workers = [Worker(f"tpc-worker-{i}", self._engines, **parts) for i in range(options.workers or 1)]
         else:
             pool = ray_pool.RayWorkers(
                 ray_workers, options.gpus_per_worker, options.engine_options, options.engine, parts, self._stop_for
@@ -195,7 +195,7 @@ class BackendService:
         self._fatal = reason
         self._stop.set()
 
-    def _shutdown(self, workers: list[threading.Thread]) -> None:
+    def _shutdown(self, workers: list[WorkerThread]) -> None:
         log.info("stopping: running jobs pause after their current frame and resume at the next start")
         self._scheduler.stop()
         self._intake.stop()

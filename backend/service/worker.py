@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Any
 
 import zmq
 
@@ -83,57 +83,65 @@ class JobWriter:
         log.info("job %s %s after frame %d of %d", self.job_id, state, self.expected, self.total)
 
 
-def run_job(journal: Journal, handle: RunHandle, render: Callable[[JobRecord], None]) -> None:
-    """Run ``render`` for the handle's job; a failure ends the job as failed, with its sentence.
-    :class:`WorkerLost` passes through: the job is not at fault."""
-    record = journal.job(handle.job_id)
-    if record is None:
-        return
-    try:
-        render(record)
-    except WorkerLost:
-        raise
-    except UserError as error:
-        log.info("job %s failed: %s", handle.job_id, error)
-        journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(error.code, str(error)))
-    except Exception as error:
-        log.exception("job %s failed in the %s engine", handle.job_id, record.engine)
-        message = f"the {record.engine} engine failed ({type(error).__name__}: {error}); the backend's log has the details"
-        journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(INTERNAL, message[:MAX_TEXT_CHARS]))
-
-
-class Worker(threading.Thread):
-    """Renders jobs one at a time in this process."""
+class WorkerThread(threading.Thread):
+    """One worker's loop: wait until it can render, take the next job in submission order, render it,
+    let go of it and tell the ROUTER loop. Subclasses say where they render (:meth:`_render`)."""
 
     def __init__(
-        self,
-        context: zmq.Context,
-        journal: Journal,
-        data: DataFolder,
-        scheduler: Scheduler,
-        engines: EngineRegistry,
-        frames: FrameCache,
-        name: str = "tpc-worker",
+        self, name: str, context: zmq.Context, journal: Journal, data: DataFolder, scheduler: Scheduler, frames: FrameCache
     ) -> None:
         super().__init__(name=name, daemon=True)
         self._context = context
         self._journal = journal
         self._data = data
         self._scheduler = scheduler
-        self._engines = engines
         self._frames = frames
 
     def run(self) -> None:
         events = EventSender(self._context)
         try:
-            while (handle := self._scheduler.next_job(WorkerPlace(self.name))) is not None:
+            while (place := self._ready()) is not None and (handle := self._scheduler.next_job(place)) is not None:
                 try:
-                    run_job(self._journal, handle, lambda record: self._render(handle, record, events))
+                    self._run(handle, place, events)
                 finally:
                     self._scheduler.finished(handle)
                     events.send(JobFinished(handle.job_id))
         finally:
             events.close()
+
+    def _ready(self) -> WorkerPlace | None:
+        """Where the next job will run, once this worker can take one (None: never again)."""
+        return WorkerPlace(self.name)
+
+    def _run(self, handle: RunHandle, place: WorkerPlace, events: EventSender) -> None:
+        """Render the job; a failure ends it as failed, with its sentence."""
+        record = self._journal.job(handle.job_id)
+        if record is None:
+            return
+        try:
+            self._render(handle, record, events)
+        except UserError as error:
+            log.info("job %s failed: %s", handle.job_id, error)
+            self._journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(error.code, str(error)))
+        except WorkerLost:
+            raise
+        except Exception as error:
+            log.exception("job %s failed in the %s engine", handle.job_id, record.engine)
+            message = f"the {record.engine} engine failed ({type(error).__name__}: {error}); the backend's log has the details"
+            self._journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(INTERNAL, message[:MAX_TEXT_CHARS]))
+
+    def _render(self, handle: RunHandle, record: JobRecord, events: EventSender) -> None:
+        """Get the job's frames made into a :class:`JobWriter`; raise :class:`WorkerLost` if the
+        renderer went away (the job is not at fault)."""
+        raise NotImplementedError
+
+
+class Worker(WorkerThread):
+    """Renders jobs one at a time in this process."""
+
+    def __init__(self, name: str, engines: EngineRegistry, **parts: Any) -> None:
+        super().__init__(name, **parts)
+        self._engines = engines
 
     def _render(self, handle: RunHandle, record: JobRecord, events: EventSender) -> None:
         settings = RenderSettings(**record.settings)
