@@ -211,10 +211,10 @@ class RemoteWorker(WorkerThread):
             ScratchCleared: lambda item: writer.scratch.clear(),
             ReportOut: lambda item: writer.finish(item.report_json, item.report_png),
         }
-        cancel_sent = False
+        cancel_sent = ended = False
         try:
             ray.get(self._actor.start.remote(JobSpec(handle.job_id, record.settings, inputs, writer.start, scratch)))
-            while True:
+            while not ended:
                 if handle.cancelled() and not cancel_sent:
                     self._actor.cancel.remote(handle.job_id)
                     cancel_sent = True
@@ -222,16 +222,18 @@ class RemoteWorker(WorkerThread):
                 if items is None:
                     raise WorkerLost("it was restarted")
                 for item in items:
+                    ended = isinstance(item, (RenderEnded, ReportOut))
                     if isinstance(item, RenderEnded):
                         if item.code is not None:
                             raise UserError(item.message, item.code)
                         writer.stopped(handle)
-                        return
-                    outcome[type(item)](item)
-                    if isinstance(item, ReportOut):
-                        return
+                    else:
+                        outcome[type(item)](item)
         except _LOST as error:
             raise WorkerLost(str(error).splitlines()[0]) from None
+        finally:
+            if not ended and not cancel_sent:  # the gateway gave up on this run (a bug): the worker need not go on
+                self._actor.cancel.remote(handle.job_id)
 
     def _requeue(self, handle: RunHandle, place: WorkerPlace, why: str) -> None:
         if handle.cancelled():  # cancelled (the journal says so already) or stopping (it resumes at the next start)

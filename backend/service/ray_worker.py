@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
+
 from tpc import __version__
 from tpc_protocol.errors import INTERNAL
 from tpc_protocol.limits import MAX_TEXT_CHARS
@@ -102,7 +104,7 @@ class WorkerInfo:
 
 
 class _Run:
-    """One job on this worker: its render thread, what it made that the gateway has not taken, its cancel."""
+    """One job on this worker: what its render made that the gateway has not taken yet, and its cancel."""
 
     def __init__(self) -> None:
         self.items: queue.Queue = queue.Queue(QUEUE)
@@ -164,8 +166,6 @@ class TpcWorker:
         self._lock = threading.Lock()
 
     def info(self) -> WorkerInfo:
-        import ray
-
         context = ray.get_runtime_context()
         return WorkerInfo(context.get_node_id(), ray.util.get_node_ip_address(), os.getpid(), __version__, self._problem)
 
