@@ -45,7 +45,8 @@ def test_photo_gives_keypoints_and_a_mask(photos, tmp_path, astronaut):
     result = run(str(photos / "astronaut.png"), "--out", str(tmp_path / "kp.json"), "--masks", str(tmp_path / "masks"))
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"found 1 person in {photos / 'astronaut.png'}: keypoints in {tmp_path / 'kp.json'}, mask in {tmp_path / 'masks' / '00000.png'}"
+        f"found 1 person in {photos / 'astronaut.png'}, 0 hands and 1 face seen: keypoints in {tmp_path / 'kp.json'}, "
+        f"mask in {tmp_path / 'masks' / '00000.png'}"
     ]
     poses = PoseSequence.load(tmp_path / "kp.json")
     assert poses.size == (512, 512) and len(poses) == 1 and len(poses.frames[0]) == 1
@@ -86,9 +87,16 @@ def test_driving_video_gives_a_pose_sequence_masks_and_progress(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("pose [") and lines[-2].startswith("pose [############################] 8/8")
-    assert re.fullmatch(rf"{re.escape(str(path))}: 8 frames \(8 with people\), \d+ ms per frame; keypoints in .*, masks in .*", lines[-1])
+    assert re.fullmatch(
+        rf"{re.escape(str(path))}: 8 frames \(8 with people, 0 hands and 8 faces seen\), \d+ ms per frame; keypoints in .*, masks in .*",
+        lines[-1],
+    )
     poses = PoseSequence.load(tmp_path / "poses.json")
     assert (len(poses), poses.fps, poses.size) == (8, 24.0, (512, 512))
+    for index, people in enumerate(poses.frames):  # every frame's face, smoothed, still around its nose
+        face = poses.hands_face_of(index)[0].face
+        size = np.linalg.norm(face[:, :2].max(axis=0) - face[:, :2].min(axis=0))
+        assert (face[:, 2] > 0.5).all() and np.linalg.norm(face[30, :2] - people[0][kp.NOSE, :2]) < 0.1 * size
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == [f"{i:05d}.png" for i in range(8)]
 
 
