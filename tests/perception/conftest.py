@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tpc_backend.perception import PeopleDetector, mask_estimator, pose_estimator
+from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +19,9 @@ def fresh(detector) -> PeopleDetector:
     detector.quarter_turns = 0
     return detector
 
+
+@pytest.fixture(scope="session")
+def whole_body() -> PeopleDetector:
+    """The default estimators looking for hands and faces too (MediaPipe Holistic); each test sets
+    ``quarter_turns`` itself when it matters."""
+    return PeopleDetector(pose_estimator("mediapipe", EstimatorSettings(whole_body=True)), mask_estimator("mediapipe"))
