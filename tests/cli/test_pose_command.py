@@ -59,6 +59,29 @@ def test_photo_gives_keypoints_and_a_mask(photos, tmp_path, astronaut):
     assert mask[xy[:, 1], xy[:, 0]].all()
 
 
+def test_photo_gives_hands_and_a_face_unless_body_only_and_writes_openpose(photos, tmp_path):
+    result = run(str(photos / "astronaut.png"), "--out", str(tmp_path / "kp.json"), "--openpose", str(tmp_path / "op"), "--quiet")
+    assert result.returncode == 0 and result.stderr == ""
+    poses = PoseSequence.load(tmp_path / "kp.json")
+    (extra,) = poses.hands_face_of(0)
+    body = poses.frames[0][0]
+    face_size = np.linalg.norm(extra.face[:, :2].max(axis=0) - extra.face[:, :2].min(axis=0))
+    assert np.linalg.norm(extra.face[30, :2] - body[kp.NOSE, :2]) < 0.1 * face_size and (extra.face[:, 2] > 0.5).all()
+    assert all((hand == 0).all() for hand in extra.hands)  # her hands are out of sight: zeros, not guesses
+    (written,) = sorted((tmp_path / "op").iterdir())
+    person = json.loads(written.read_text())["people"][0]
+    assert len(person["face_keypoints_2d"]) == 210 and len(person["hand_left_keypoints_2d"]) == 63
+    again = run(str(tmp_path / "op"), "--out", str(tmp_path / "back.json"), "--quiet")  # the canvas is in the files
+    assert again.returncode == 0, again.stderr
+    back = PoseSequence.load(tmp_path / "back.json")
+    assert np.allclose(back.frames[0][0], body, atol=1e-3) and np.allclose(back.hands_face_of(0)[0].face, extra.face, atol=1e-3)
+    plain = run(str(photos / "astronaut.png"), "--out", str(tmp_path / "body.json"), "--body-only")
+    assert plain.returncode == 0 and "seen" not in plain.stderr and "found 1 person" in plain.stderr
+    body_only = PoseSequence.load(tmp_path / "body.json")
+    assert not body_only.has_hands_face and np.array_equal(body_only.frames[0][0], body)
+    assert "hands" not in (tmp_path / "body.json").read_text()
+
+
 def test_upside_down_photo_gives_the_same_person(photos, tmp_path, astronaut):
     result = run(str(photos / "upside_down.png"), "--out", str(tmp_path / "kp.json"), "--quiet")
     assert result.returncode == 0 and result.stderr == ""
@@ -107,16 +130,23 @@ def test_openpose_folder_is_converted_with_the_canvas_given(tmp_path, astronaut)
     body25 = np.zeros((25, 3))
     for coco, index in enumerate((0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11)):
         body25[index] = fixture[coco]
+    hand = np.column_stack([fixture[kp.LEFT_WRIST, :2] + np.arange(21)[:, None] * (1.0, -2.0), np.full(21, 0.8)])
+    face = np.column_stack([fixture[kp.NOSE, :2] + np.arange(70)[:, None] * (0.5, 0.25), np.full(70, 0.9)])
     for frame in range(3):
-        document = {"version": 1.3, "people": [{"pose_keypoints_2d": body25.ravel().tolist()}]}
-        (folder / f"take_{frame:012d}_keypoints.json").write_text(json.dumps(document))
+        person = {
+            "pose_keypoints_2d": body25.ravel().tolist(), "hand_left_keypoints_2d": hand.ravel().tolist(),
+            "hand_right_keypoints_2d": [], "face_keypoints_2d": face.ravel().tolist(),
+        }  # fmt: skip
+        (folder / f"take_{frame:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": [person]}))
     missing = run(str(folder), "--out", str(tmp_path / "poses.json"))
     one_sentence(missing, r"do not say how large the picture was; .*--width and --height")
     result = run(str(folder), "--out", str(tmp_path / "poses.json"), "--width", "512", "--height", "512", "--fps", "25")
     assert result.returncode == 0, result.stderr
-    assert "converted" in result.stderr and "3 frames, 3 people in all, 512x512" in result.stderr
+    assert "converted" in result.stderr and "3 frames, 3 people in all, 3 hands and 3 faces seen, 512x512" in result.stderr
     poses = PoseSequence.load(tmp_path / "poses.json")
     assert poses.fps == 25.0 and np.allclose(poses.frames[2][0], fixture, atol=1e-3)
+    (extra,) = poses.hands_face_of(2)  # the hands and face came along; the pupils (points 68, 69) did not
+    assert np.allclose(extra.left_hand, hand, atol=1e-3) and extra.right_hand is None and np.allclose(extra.face, face[:68], atol=1e-3)
 
 
 def test_every_failure_is_one_sentence(photos, tmp_path):
