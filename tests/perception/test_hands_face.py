@@ -9,7 +9,6 @@ own outputs (arrays as Holistic gives them).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -91,16 +90,10 @@ def test_a_turned_photo_gives_the_upright_face(whole_body, found):
     assert np.median(np.linalg.norm(face[:, :2] - upright[:, :2], axis=1)) < 2.0
 
 
-def test_several_people_each_get_their_own_face(whole_body):
-    height, tiles, spans = 400, [], []
-    for name in PHOTOS:
-        image = load_photo(name)[0]
-        width = int(round(image.shape[1] * height / image.shape[0]))
-        start = sum(t.shape[1] for t in tiles)
-        tiles.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
-        spans.append((start, start + width))
+def test_several_people_each_get_their_own_face(whole_body, group_photo):
+    group, spans = group_photo
     whole_body.quarter_turns = 0
-    people = whole_body.detect(np.concatenate(tiles, axis=1), 3)
+    people = whole_body.detect(group, 3)
     assert len(people) == 3
     owners = set()
     for person in people:

@@ -124,15 +124,8 @@ def test_small_person_in_a_large_picture_is_found_through_zoomed_tiles(fresh):
     assert rows.min() >= 590 and cols.min() >= 290 and cols.max() <= 440
 
 
-def test_several_people_each_get_their_own_keypoints_and_mask(fresh):
-    height, tiles, spans = 400, [], []
-    for name in PHOTOS:
-        image = load_photo(name)[0]
-        width = int(round(image.shape[1] * height / image.shape[0]))
-        start = sum(t.shape[1] for t in tiles)
-        tiles.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
-        spans.append((start, start + width))
-    group = np.concatenate(tiles, axis=1)
+def test_several_people_each_get_their_own_keypoints_and_mask(fresh, group_photo):
+    group, spans = group_photo
     people = fresh.detect(group, 4)  # asks for more people than there are
     assert len(people) == 3
     owners = []
