@@ -26,7 +26,7 @@ import numpy as np
 
 from . import keypoints as kp
 from .image_io import write_atomic
-from .pose_sequence import MAX_FRAMES, PoseFormatError, PoseSequence
+from .pose_sequence import MAX_FRAMES, PoseFormatError, PoseSequence, person_json
 from .wholebody import NUM_FACE_POINTS, NUM_HAND_POINTS, HandsFace
 
 DEFAULT_FPS = 30.0
@@ -43,7 +43,11 @@ _WHOLEBODY_FACE, _WHOLEBODY_LEFT, _WHOLEBODY_RIGHT = slice(23, 91), slice(91, 11
 _WHOLEBODY_FIELDS = {"lefthand_kpts": NUM_HAND_POINTS, "righthand_kpts": NUM_HAND_POINTS, "face_kpts": NUM_FACE_POINTS}
 # OpenPose's face has the 68 points and then the two pupils (right, left), which we do not keep.
 _OPENPOSE_FACE_POINTS = 70
-_OPENPOSE_PARTS = {"hand_left_keypoints_2d": (NUM_HAND_POINTS,), "hand_right_keypoints_2d": (NUM_HAND_POINTS,), "face_keypoints_2d": (NUM_FACE_POINTS, _OPENPOSE_FACE_POINTS)}
+_OPENPOSE_PARTS = {  # key -> the point counts it may have (the first is kept)
+    "hand_left_keypoints_2d": (NUM_HAND_POINTS,),
+    "hand_right_keypoints_2d": (NUM_HAND_POINTS,),
+    "face_keypoints_2d": (NUM_FACE_POINTS, _OPENPOSE_FACE_POINTS),
+}
 
 Person = tuple[np.ndarray, HandsFace]  # COCO-17 body and its hands and face, as read from a file
 
@@ -152,18 +156,9 @@ def _sequence(name: str, width: Any, height: Any, fps: float | None, frames: lis
         "width": width,
         "height": height,
         "fps": DEFAULT_FPS if fps is None else fps,
-        "frames": [{"people": [_person_document(*person) for person in people]} for people in frames],
+        "frames": [{"people": [person_json(*person, decimals=None) for person in people]} for people in frames],
     }
     return PoseSequence.from_json(document, source=name)
-
-
-def _person_document(body: np.ndarray, extra: HandsFace) -> dict:
-    person: dict[str, Any] = {"keypoints": body.tolist()}
-    if extra.left_hand is not None or extra.right_hand is not None:
-        person["hands"] = {side: hand.tolist() for side, hand in zip(("left", "right"), extra.hands) if hand is not None}
-    if extra.face is not None:
-        person["face"] = extra.face.tolist()
-    return person
 
 
 def _canvas(name: str, canvas: tuple[int, int] | None) -> tuple[int, int]:

@@ -137,7 +137,7 @@ class PoseSequence:
             "height": self.height,
             "fps": self.fps,
             "frames": [
-                {"people": [_person_json(person, extra) for person, extra in zip(people, self.hands_face_of(index))]}
+                {"people": [person_json(person, extra) for person, extra in zip(people, self.hands_face_of(index))]}
                 for index, people in enumerate(self.frames)
             ],
         }
@@ -146,16 +146,18 @@ class PoseSequence:
         Path(path).write_text(json.dumps(self.to_json()), encoding="utf-8")
 
 
-def _rows(points: np.ndarray) -> list[list[float]]:
-    return [[round(float(v), 3) for v in point] for point in points]
+def person_json(keypoints: np.ndarray, extra: HandsFace, decimals: int | None = 3) -> dict:
+    """One person's JSON object: body, and hands and face where they have them (values rounded to
+    ``decimals``, or as they are for None)."""
 
+    def rows(points: np.ndarray) -> list[list[float]]:
+        return [[float(v) if decimals is None else round(float(v), decimals) for v in point] for point in points]
 
-def _person_json(keypoints: np.ndarray, extra: HandsFace) -> dict:
-    person: dict[str, Any] = {"keypoints": _rows(keypoints)}
+    person: dict[str, Any] = {"keypoints": rows(keypoints)}
     if extra.left_hand is not None or extra.right_hand is not None:
-        person["hands"] = {side: _rows(hand) for side, hand in zip(("left", "right"), extra.hands) if hand is not None}
+        person["hands"] = {side: rows(hand) for side, hand in zip(("left", "right"), extra.hands) if hand is not None}
     if extra.face is not None:
-        person["face"] = _rows(extra.face)
+        person["face"] = rows(extra.face)
     return person
 
 

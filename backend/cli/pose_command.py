@@ -197,7 +197,7 @@ def _convert(source: Path, args: argparse.Namespace) -> int:
 
 
 def _parts_found(poses) -> str:
-    """", 2 hands and 1 face found": what the poses show beside the bodies (nothing when body only)."""
+    """", 2 hands and 1 face seen": what the poses show beside the bodies (nothing when body only)."""
     if not poses.has_hands_face:
         return ""
     from tpc.keypoints import visible

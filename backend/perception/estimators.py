@@ -1,11 +1,11 @@
 """The two small interfaces every perception model implements, and the registry that picks them by name.
 
 A *pose estimator* finds people and their COCO-17 keypoints in an image (and, when it can and is
-asked to, their hands and face); a *mask estimator* cuts out
-the people it is given. Keeping the two apart lets a user pair any keypoint model with any
-segmenter (MediaPipe with SAM, MMPose with MediaPipe...), and keeps everything around them (views,
-retries, several people, videos) model-agnostic. Optional models are imported only when asked for,
-so a missing package costs nothing until someone names it, and then it costs one sentence.
+asked to, their hands and face); a *mask estimator* cuts out the people it is given. Keeping the
+two apart lets a user pair any keypoint model with any segmenter (MediaPipe with SAM, MMPose with
+MediaPipe...), and keeps everything around them (views, retries, several people, videos)
+model-agnostic. Optional models are imported only when asked for, so a missing package costs
+nothing until someone names it, and then it costs one sentence.
 """
 
 from __future__ import annotations

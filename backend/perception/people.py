@@ -162,14 +162,15 @@ class PeopleDetector:
         return None
 
     def _look(self, image: np.ndarray, view: View, size: tuple[int, int]) -> list[FoundPerson]:
-        people = []
         def to_original(points: np.ndarray) -> np.ndarray:
+            """Points of the view in the original's pixels; those outside the original are unseen."""
             points = view.points_to_original(points)
             outside = (points[:, 0] < -0.5) | (points[:, 0] > size[0] - 0.5)
             outside |= (points[:, 1] < -0.5) | (points[:, 1] > size[1] - 0.5)
             points[outside, 2] = 0.0
             return points
 
+        people = []
         for detection in self.pose.detect(view.render(image)):
             keypoints = to_original(detection.keypoints)
             if kp.visible(keypoints).sum() < MIN_VISIBLE:

@@ -101,7 +101,11 @@ class Worker(threading.Thread):
         total = len(job)
         start = self._journal.frames_done(job_id)
         report = CalibrationReport(
-            job.reference_image, job.reference_people, job.poses.size, total, job.calibration_config,
+            job.reference_image,
+            job.reference_people,
+            job.poses.size,
+            total,
+            job.calibration_config,
             hands_face=job.poses.hands_face_of,
         )
         for index in range(start):  # the report entries of frames finished before an interruption
