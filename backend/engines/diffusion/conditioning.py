@@ -3,9 +3,10 @@
 SD1.5-family models generate well near their training resolution, and their UNet needs sides that are
 multiples of 64 pixels (three 2x downsamplings of an 8x-downsampled latent). So a job is rendered at a
 *working size* -- the job's aspect ratio, long side at the model's resolution, sides rounded to 64 --
-and the frames are resized to the job's size at the end. Pose skeletons are drawn directly at the
-working size (crisp lines of the right width, in OpenPose's standard limb colours), and the
-calibrated images, which live on the poses' canvas, are resized to it.
+and the frames are resized to the job's size at the end. Pose pictures are drawn directly at the
+working size, DWPose-style (crisp lines of the right width, OpenPose's limb colours, hands and face
+as the models were trained), and the calibrated images, which live on the poses' canvas, are resized
+to it.
 """
 
 from __future__ import annotations

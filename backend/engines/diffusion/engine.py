@@ -64,7 +64,7 @@ class DiffusionEngine(Engine):
                 reference=letterbox(job.reference_image, size),
                 reference_photo=job.reference_image,
                 poses=[
-                    pose_image(people, job.poses.size, size, job.poses.hands_face_of(index))
+                    pose_image(people, job.poses.size, size, job.poses.hands_face_of(index), face=trained.draw_face)
                     for index, people in enumerate(job.poses.frames)
                 ],
                 calibrated=_CalibratedImages(job, size) if settings.tpc else None,
