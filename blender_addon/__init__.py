@@ -7,16 +7,7 @@ backend, so Blender never loads a model. Scripting contract: ``scene.tpc`` (see 
 and ``bpy.ops.tpc.animate()`` / ``bpy.ops.tpc.reattach()`` / ``bpy.ops.tpc.cancel()``.
 """
 
-from . import jobs, operators, panels, preferences, properties
+import bpy
 
-_MODULES = (properties, preferences, operators, panels, jobs)
-
-
-def register() -> None:
-    for module in _MODULES:
-        module.register()
-
-
-def unregister() -> None:
-    for module in reversed(_MODULES):
-        module.unregister()
+# Registered in this order (unregistered in reverse): settings first, panels after the operators they show.
+register, unregister = bpy.utils.register_submodule_factory(__package__, ("properties", "preferences", "operators", "panels", "jobs"))

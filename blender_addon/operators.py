@@ -16,6 +16,7 @@ from bpy.props import BoolProperty
 from zmq.utils import z85
 
 from . import jobs, pose_sources, preferences, vse_strip
+from .job_worker import Connection, Job, JobState, Submission
 from .backend_address import AddressError, check_address, is_loopback
 from .bone_mapping import COCO17_NAMES
 from .job_files import frames_present, new_job_id
@@ -31,10 +32,10 @@ class InputError(Exception):
 _PREFERENCES = "Edit > Preferences > Add-ons > TPC Animate"
 
 
-def _connection(context: bpy.types.Context, address: str, timeout: float) -> jobs.Connection:
+def _connection(context: bpy.types.Context, address: str, timeout: float) -> Connection:
     address = check_address(address, online_access=bpy.app.online_access)
     if is_loopback(address):
-        return jobs.Connection(address, timeout)
+        return Connection(address, timeout)
     server_key, client_keys = preferences.get(context).curve_keys()
     if server_key is None or client_keys is None:
         raise InputError(
@@ -46,7 +47,7 @@ def _connection(context: bpy.types.Context, address: str, timeout: float) -> job
     public, secret = (_curve_key(key, what, regenerate) for key, what in zip(client_keys, ("Your Public Key", "Your Secret Key")))
     if zmq.curve_public(secret.encode()).decode() != public:
         raise InputError(f"Your Public Key in {_PREFERENCES} does not belong to Your Secret Key: {regenerate}.")
-    return jobs.Connection(address, timeout, server_key, (public, secret))
+    return Connection(address, timeout, server_key, (public, secret))
 
 
 def _curve_key(text: str, what: str, remedy: str) -> str:
@@ -91,7 +92,7 @@ def _job_settings(settings) -> dict:
 
 def _finish_report(operator: bpy.types.Operator, settings) -> set[str]:
     """The outcome of a job waited for, as operator reports (an ERROR raises in scripts)."""
-    if settings.state == "DONE":
+    if settings.state == JobState.DONE.value:
         operator.report({"INFO"}, f"{settings.frames_done} frames in {bpy.path.abspath(settings.job_folder)}")
         return {"FINISHED"}
     operator.report({"ERROR"}, settings.last_error or f"The job ended {settings.state.lower()}; {settings.frames_done} frames arrived.")
@@ -104,7 +105,7 @@ def _fail(operator: bpy.types.Operator, settings, message: str) -> set[str]:
     return {"CANCELLED"}
 
 
-def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: jobs.Job) -> set[str]:
+def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: Job) -> set[str]:
     wait = bpy.app.background and operator.wait
     jobs.launch(scene, job, wait=wait)
     if wait:
@@ -160,17 +161,17 @@ class TPC_OT_animate(bpy.types.Operator):
             return _fail(self, settings, str(error))
 
         if isinstance(poses, pose_sources.PoseFiles):
-            submission = jobs.Submission(
+            submission = Submission(
                 reference_image=reference, settings=_job_settings(settings),
                 pose_documents=poses.documents, canvas=poses.canvas, fps=poses.fps,
             )  # fmt: skip
             total = 0  # the backend counts the frames; Accepted says how many
         else:
-            submission = jobs.Submission(
+            submission = Submission(
                 reference_image=reference, settings=_job_settings(settings), poses=poses.document, silhouettes=poses.silhouettes
             )
             total = len(poses.document["frames"])
-        job = jobs.Job(
+        job = Job(
             scene_key=scene.as_pointer(), job_id=job_id, folder=folder, folder_path=Path(bpy.path.abspath(folder)),
             connection=connection, submission=submission, replaces_job=settings.job_id,
         )  # fmt: skip
@@ -202,10 +203,10 @@ class TPC_OT_reattach(bpy.types.Operator):
         present = frames_present(folder_path) if folder_path.is_dir() else 0
         if settings.job_total and present >= settings.job_total:
             vse_strip.show_frames(scene, settings.job_id, settings.job_folder, present, total=present)
-            settings.frames_done, settings.state, settings.last_error, settings.progress = present, "DONE", "", 1.0
+            settings.frames_done, settings.state, settings.last_error, settings.progress = present, JobState.DONE.value, "", 1.0
             self.report({"INFO"}, f"All {present} frames are already in {folder_path}")
             return {"FINISHED"}
-        job = jobs.Job(
+        job = Job(
             scene_key=scene.as_pointer(), job_id=settings.job_id, folder=settings.job_folder, folder_path=folder_path,
             connection=connection, submission=None, start_frame=present,
         )  # fmt: skip
@@ -304,11 +305,4 @@ class TPC_OT_reset_mapping(bpy.types.Operator):
 CLASSES = (TPC_OT_animate, TPC_OT_reattach, TPC_OT_cancel, TPC_OT_delete_on_backend, TPC_OT_customize_mapping, TPC_OT_reset_mapping)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

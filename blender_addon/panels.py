@@ -12,6 +12,7 @@ import textwrap
 import bpy
 
 from . import jobs, pose_sources
+from .job_worker import JobState
 from .bone_mapping import COCO17_NAMES
 
 
@@ -59,14 +60,14 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         sub.enabled = bool(settings.job_id)
         sub.operator("tpc.reattach", icon="LINKED")
 
-    if settings.state != "NONE":
+    if settings.state != JobState.NONE.value:
         text = f"{settings.frames_done}/{settings.job_total} frames"
         if settings.status:
             text += f" - {settings.status}"
         layout.progress(factor=settings.progress, type="BAR", text=text)
-        if settings.state == "DETACHED" and not running:
+        if settings.state == JobState.DETACHED.value and not running:
             layout.label(text="Not connected: Re-attach to collect frames", icon="INFO")
-        elif settings.state in {"DONE", "CANCELLED", "FAILED"}:
+        elif settings.state in {JobState.DONE.value, JobState.CANCELLED.value, JobState.FAILED.value}:
             layout.operator("tpc.delete_on_backend", icon="TRASH")
     if settings.last_error:
         _wrapped(layout.box(), settings.last_error, icon="ERROR")
@@ -156,11 +157,4 @@ def _panels_for(space: str, prefix: str) -> tuple[type, ...]:
 CLASSES = (*_panels_for("VIEW_3D", "VIEW3D"), *_panels_for("SEQUENCE_EDITOR", "SEQUENCER"))
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -14,6 +14,7 @@ from bpy.props import (
 )  # fmt: skip
 
 from .bone_mapping import COCO17_NAMES
+from .job_worker import JobState
 
 DEFAULT_BACKEND = "tcp://127.0.0.1:5555"
 THUMBNAIL_PROPERTY = "tpc_thumbnail"  # on an image the add-on loaded only to show the reference photo
@@ -23,14 +24,7 @@ _RELATIVE_PATH = (
     {"PATH_SUPPORTS_BLEND_RELATIVE"} if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set()
 )
 
-JOB_STATES = (
-    ("NONE", "No Job", "No job was started in this scene"),
-    ("RUNNING", "Running", "Frames are arriving from the backend"),
-    ("DETACHED", "Not Connected", "The job may still run on the backend; Re-attach collects its frames"),
-    ("DONE", "Done", "Every frame arrived"),
-    ("CANCELLED", "Cancelled", "The job was cancelled; the frames that arrived are kept"),
-    ("FAILED", "Failed", "The job stopped with an error; the frames that arrived are kept"),
-)
+JOB_STATES = tuple((state.value, state.label, state.description) for state in JobState)
 
 
 def _reference_changed(settings: "TPCSettings", _context) -> None:
@@ -162,11 +156,12 @@ class TPCSettings(bpy.types.PropertyGroup):
     frames_done: IntProperty(description="Frames on disk, counted from the first without a gap")
     progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
     status: StringProperty(description="The backend's last progress message")
-    state: EnumProperty(items=JOB_STATES, default="NONE")
+    state: EnumProperty(items=JOB_STATES, default=JobState.NONE.value)
     last_error: StringProperty(description="What went wrong last, and what to do about it")
 
 
 CLASSES = (TPCKeypointOverride, TPCSettings)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def overrides_by_index(settings: TPCSettings) -> dict[int, tuple[str, str]]:
@@ -179,12 +174,10 @@ def overrides_by_index(settings: TPCSettings) -> dict[int, tuple[str, str]]:
 
 
 def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.tpc = PointerProperty(type=TPCSettings)
 
 
 def unregister() -> None:
     del bpy.types.Scene.tpc
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

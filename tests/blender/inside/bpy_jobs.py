@@ -347,7 +347,7 @@ def test_malformed_curve_keys_are_a_sentence_and_leave_nothing_running(addon, sc
 
 
 def _job_without_submission(addon, scene, tmp_path, connection):
-    return addon.jobs.Job(
+    return addon.job_worker.Job(
         scene_key=scene.as_pointer(), job_id="keys-test", folder=str(tmp_path / "out") + "/",
         folder_path=tmp_path / "out", connection=connection, submission=None,
     )  # fmt: skip
@@ -356,7 +356,7 @@ def _job_without_submission(addon, scene, tmp_path, connection):
 def test_a_client_that_refuses_its_settings_leaves_the_scene_as_it_was(addon, scene, tmp_path):
     _prepare(scene, tmp_path, "tcp://192.0.2.10:5555", frames=2, mesh=False)
     public, secret = _key_pair()
-    connection = addon.jobs.Connection("tcp://192.0.2.10:5555", 5.0, public[:39], (public, secret))
+    connection = addon.job_worker.Connection("tcp://192.0.2.10:5555", 5.0, public[:39], (public, secret))
     with pytest.raises(ValueError, match="40-character"):
         addon.jobs.launch(scene, _job_without_submission(addon, scene, tmp_path, connection), wait=True)
     assert scene.tpc.state == "NONE" and scene.tpc.job_id == "" and addon.jobs.active_job(scene) is None
@@ -365,7 +365,7 @@ def test_a_client_that_refuses_its_settings_leaves_the_scene_as_it_was(addon, sc
 def test_a_key_that_is_not_z85_is_refused_before_the_scene_shows_a_job(addon, scene, backend, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
     public, secret = _key_pair()
-    connection = addon.jobs.Connection(backend.address, 5.0, "~" * 40, (public, secret))  # 40 characters, not Z85
+    connection = addon.job_worker.Connection(backend.address, 5.0, "~" * 40, (public, secret))  # 40 characters, not Z85
     settings = scene.tpc
     before = settings.state
     with pytest.raises(ValueError, match="40-character Z85 CURVE key"):
