@@ -80,15 +80,19 @@ def mapping_for(settings, armature: bpy.types.Object) -> bone_mapping.BoneMappin
 
     The panel asks on every redraw (several times a second while a job runs), and resolving a
     generated Rigify rig's 700 bones takes milliseconds, so mappings are cached by what they depend
-    on: the bone names (reading them costs a fraction of resolving them) and the overrides.
+    on: the bone names with their parents (reading them costs a fraction of resolving them) and the
+    overrides.
     """
     overrides = tuple(sorted(properties.overrides_by_index(settings).items()))
-    return _resolved(tuple(armature.data.bones.keys()), overrides)
+    bones = tuple((bone.name, bone.parent.name if bone.parent else None) for bone in armature.data.bones)
+    return _resolved(bones, overrides)
 
 
 @functools.lru_cache(maxsize=16)
-def _resolved(bone_names: tuple[str, ...], overrides: tuple[tuple[int, bone_mapping.BonePoint], ...]) -> bone_mapping.BoneMapping:
-    return bone_mapping.resolve(bone_names, dict(overrides))
+def _resolved(
+    bones: tuple[tuple[str, str | None], ...], overrides: tuple[tuple[int, bone_mapping.BonePoint], ...]
+) -> bone_mapping.BoneMapping:
+    return bone_mapping.resolve(bones, dict(overrides))
 
 
 def current_armature(scene: bpy.types.Scene) -> bpy.types.Object | None:

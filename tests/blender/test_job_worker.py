@@ -1,49 +1,26 @@
 """The add-on's job worker without Blender: a real backend process, real sockets, real files.
 
 :mod:`job_worker` and :mod:`job_messages` import no bpy, so they load here as parts of the add-on
-package (with the protocol vendored under it, as scripts/build_addon.py does), and a job is followed
-through its events exactly as the add-on's timer would see them.
+package (see addon_without_blender.py), and a job is followed through its events exactly as the
+add-on's timer would see them.
 """
 
 from __future__ import annotations
 
 import errno
-import importlib
-import importlib.util
 import json
 import socket
-import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
 
+from addon_without_blender import addon_module
+
 from benchmarks.backend_jobs import Backend, example_files, make_poses
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = "tpc_addon_without_blender"
-
-
-def _addon_module(name: str):
-    """A module of the add-on, imported as part of a package whose ``vendor.tpc_protocol`` is protocol/."""
-    if PACKAGE not in sys.modules:
-        package = types.ModuleType(PACKAGE)
-        package.__path__ = [str(ROOT / "blender_addon")]  # no __init__: that one registers with bpy
-        vendor = types.ModuleType(f"{PACKAGE}.vendor")
-        vendor.__path__ = []
-        sys.modules[PACKAGE], sys.modules[vendor.__name__] = package, vendor
-        spec = importlib.util.spec_from_file_location(
-            f"{PACKAGE}.vendor.tpc_protocol", ROOT / "protocol" / "__init__.py", submodule_search_locations=[str(ROOT / "protocol")]
-        )
-        protocol = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = protocol
-        spec.loader.exec_module(protocol)
-    return importlib.import_module(f"{PACKAGE}.{name}")
-
-
-job_worker = _addon_module("job_worker")
-job_messages = _addon_module("job_messages")
+job_worker = addon_module("job_worker")
+job_messages = addon_module("job_messages")
 
 
 def _events(job, timeout: float = 120.0) -> list:
