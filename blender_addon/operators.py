@@ -99,7 +99,8 @@ def _finish_report(operator: bpy.types.Operator, settings) -> set[str]:
     return {"CANCELLED"}
 
 
-def _fail(operator: bpy.types.Operator, settings, message: str) -> set[str]:
+def fail(operator: bpy.types.Operator, settings, message: str) -> set[str]:
+    """Refuse with one sentence: in the panel (``scene.tpc.last_error``) and as the operator's error."""
     settings.last_error = message
     operator.report({"ERROR"}, message)
     return {"CANCELLED"}
@@ -117,7 +118,7 @@ def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: Job) -> s
 def _refuse_if_running(operator: bpy.types.Operator, scene: bpy.types.Scene) -> set[str] | None:
     if jobs.active_job(scene) is None:
         return None
-    return _fail(operator, scene.tpc, "A job is already running in this scene: wait for it or press Cancel first.")
+    return fail(operator, scene.tpc, "A job is already running in this scene: wait for it or press Cancel first.")
 
 
 _WAIT = BoolProperty(
@@ -147,6 +148,7 @@ class TPC_OT_animate(bpy.types.Operator):
         def progress(done: int, total: int) -> None:
             window_manager.progress_update(done * 100 // total)
 
+        settings.warnings = ""
         try:
             connection = _connection(context, settings.backend, settings.timeout)
             reference = _reference_bytes(settings)
@@ -158,8 +160,11 @@ class TPC_OT_animate(bpy.types.Operator):
             finally:
                 window_manager.progress_end()
         except (AddressError, InputError, pose_sources.PoseSourceError, PoseExportError) as error:
-            return _fail(self, settings, str(error))
+            return fail(self, settings, str(error))
 
+        settings.warnings = "\n".join(poses.warnings)
+        for warning in poses.warnings:
+            self.report({"WARNING"}, warning)
         if isinstance(poses, pose_sources.PoseFiles):
             submission = Submission(
                 reference_image=reference, settings=_job_settings(settings),
@@ -194,11 +199,11 @@ class TPC_OT_reattach(bpy.types.Operator):
         if (refused := _refuse_if_running(self, scene)) is not None:
             return refused
         if not settings.job_id:
-            return _fail(self, settings, "This scene has no job to re-attach to: press Animate to start one.")
+            return fail(self, settings, "This scene has no job to re-attach to: press Animate to start one.")
         try:
             connection = _connection(context, settings.job_backend or settings.backend, settings.timeout)
         except (AddressError, InputError) as error:
-            return _fail(self, settings, str(error))
+            return fail(self, settings, str(error))
         folder_path = Path(bpy.path.abspath(settings.job_folder))
         present = frames_present(folder_path) if folder_path.is_dir() else 0
         if settings.job_total and present >= settings.job_total:
@@ -250,16 +255,16 @@ class TPC_OT_delete_on_backend(bpy.types.Operator):
         try:
             client = _connection(context, settings.job_backend or settings.backend, settings.timeout).client()
         except (AddressError, InputError, ValueError) as error:
-            return _fail(self, settings, str(error))
+            return fail(self, settings, str(error))
         try:
             result = client.delete(job_id)
         except JobFailed as error:
             if error.code != UNKNOWN_JOB:  # e.g. still running elsewhere: the sentence says what to do
-                return _fail(self, settings, f"The backend did not delete job {job_id}: {str(error).rstrip('.')}.")
+                return fail(self, settings, f"The backend did not delete job {job_id}: {str(error).rstrip('.')}.")
             self.report({"INFO"}, f"The backend has no job {job_id} (already deleted)")
             return {"FINISHED"}
         except (ProtocolError, zmq.ZMQError) as error:
-            return _fail(self, settings, f"Job {job_id} was not deleted: {str(error).rstrip('.')}.")
+            return fail(self, settings, f"Job {job_id} was not deleted: {str(error).rstrip('.')}.")
         finally:
             client.close()
         settings.last_error = ""

@@ -40,6 +40,9 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     else:
         box.prop(settings, "pose_file")
     row = box.row(align=True)
+    row.operator("tpc.import_motion", icon="IMPORT")
+    row.operator("tpc.frame_performer", icon="VIEW_CAMERA")
+    row = box.row(align=True)
     row.prop(scene, "frame_start", text="Start")
     row.prop(scene, "frame_end", text="End")
     if scene.camera is None:
@@ -71,6 +74,10 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
             layout.operator("tpc.delete_on_backend", icon="TRASH")
     if settings.last_error:
         _wrapped(layout.box(), settings.last_error, icon="ERROR")
+    if settings.warnings:
+        box = layout.box()
+        for warning in settings.warnings.splitlines():
+            _wrapped(box, warning, icon="INFO")
 
 
 def draw_engine(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -95,7 +102,7 @@ def draw_mapping(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     settings = scene.tpc
     armature = pose_sources.current_armature(scene)
     if armature is None:
-        layout.label(text="Choose an armature (or import the BVH) first", icon="INFO")
+        layout.label(text="Choose an armature (or import the motion) first", icon="INFO")
         return
     mapping = pose_sources.mapping_for(settings, armature)
     if not settings.keypoint_overrides:

@@ -16,7 +16,7 @@ COCO marks it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import bpy
@@ -38,6 +38,7 @@ class PoseExportError(Exception):
 class ExportedPoses:
     document: dict  # PoseSequence JSON
     silhouettes: list[np.ndarray] | None = None  # per frame, the deformed meshes' triangles in pixels (n, 3, 2)
+    warnings: list[str] = field(default_factory=list)  # one sentence each (see pose_checks)
 
 
 def deformed_meshes(scene: bpy.types.Scene, armature: bpy.types.Object) -> list[bpy.types.Object]:

@@ -158,6 +158,10 @@ class TPCSettings(bpy.types.PropertyGroup):
     status: StringProperty(description="The backend's last progress message")
     state: EnumProperty(items=JOB_STATES, default=JobState.NONE.value)
     last_error: StringProperty(description="What went wrong last, and what to do about it")
+    warnings: StringProperty(
+        description="What may make the last job's frames look wrong, one sentence a line (joints without a bone, "
+        "frames with the performer out of view)"
+    )
 
 
 CLASSES = (TPCKeypointOverride, TPCSettings)

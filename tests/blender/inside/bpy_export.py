@@ -314,68 +314,6 @@ def test_silhouettes_cover_the_pixels_blender_renders(addon, scene, tmp_path):
     assert (half_pixel_off != rendered).sum() > 50, "the check can tell the two conventions apart"
 
 
-def _cmu_bvh() -> str:
-    """A CMU-style skeleton (Y up, the BVH convention), standing, with two frames of motion."""
-    joints = [("Hips", None, (0, 0, 0))]
-    for side, x in (("Left", 1), ("Right", -1)):
-        joints += [
-            (f"{side[0]}HipJoint", "Hips", (0, 0, 0)), (f"{side}UpLeg", f"{side[0]}HipJoint", (0.1 * x, -0.05, 0)),
-            (f"{side}Leg", f"{side}UpLeg", (0, -0.45, 0)), (f"{side}Foot", f"{side}Leg", (0, -0.45, 0)),
-        ]  # fmt: skip
-    joints += [("LowerBack", "Hips", (0, 0.1, 0)), ("Spine", "LowerBack", (0, 0.2, 0)), ("Spine1", "Spine", (0, 0.2, 0)),
-               ("Neck", "Spine1", (0, 0.1, 0)), ("Head", "Neck", (0, 0.1, 0))]  # fmt: skip
-    for side, x in (("Left", 1), ("Right", -1)):
-        joints += [
-            (f"{side}Shoulder", "Spine1", (0.05 * x, 0.05, 0)), (f"{side}Arm", f"{side}Shoulder", (0.15 * x, 0, 0)),
-            (f"{side}ForeArm", f"{side}Arm", (0.28 * x, 0, 0)), (f"{side}Hand", f"{side}ForeArm", (0.25 * x, 0, 0)),
-        ]  # fmt: skip
-    children = {name: [j for j in joints if j[1] == name] for name, _, _ in joints}
-    order = []
-
-    def write(name, offset, depth):
-        pad = "  " * depth
-        kind = "ROOT" if depth == 0 else "JOINT"
-        channels = "6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if depth == 0 else "3 Zrotation Xrotation Yrotation"
-        lines = [f"{pad}{kind} {name}", f"{pad}{{", f"{pad}  OFFSET {offset[0]} {offset[1] + (1.0 if depth == 0 else 0)} {offset[2]}", f"{pad}  CHANNELS {channels}"]
-        order.append(depth == 0)
-        for child, _, child_offset in children[name]:
-            lines += write(child, child_offset, depth + 1)
-        if not children[name]:
-            lines += [f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET 0 0.1 0", f"{pad}  }}"]
-        return lines + [f"{pad}}}"]
-
-    hierarchy = write("Hips", (0, 0, 0), 0)
-    values = " ".join("0 1.0 0 0 0 0" if root else "0 0 0" for root in order)
-    return "\n".join(["HIERARCHY", *hierarchy, "MOTION", "Frames: 2", "Frame Time: 0.0416667", values, values, ""])
-
-
-def test_cmu_bvh_imports_upright_and_maps_by_name(addon, scene, tmp_path):
-    path = tmp_path / "walk.bvh"
-    path.write_text(_cmu_bvh())
-    assert addon.pose_sources.bvh_up_axis(str(path)) == "Y"
-    rig = addon.pose_sources.import_bvh(bpy.context, str(path))
-    assert addon.pose_sources.import_bvh(bpy.context, str(path)) is rig, "a second Animate reuses the import"
-    mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
-    names = dict(zip(addon.bone_mapping.COCO17_NAMES, mapping.points))
-    assert names["left_shoulder"] == ("LeftArm", "HEAD") and names["right_wrist"] == ("RightHand", "HEAD")
-    assert names["left_hip"] == ("LeftUpLeg", "HEAD") and names["right_ankle"] == ("RightFoot", "HEAD")
-    scene.frame_set(1)
-    head, foot = bone_end_world(rig, "Head"), bone_end_world(rig, "LeftFoot")
-    assert head.z - foot.z > 0.9, "the Y-up file must stand upright in Blender's Z-up world"
-
-
-def test_blender_exported_bvh_is_recognised_as_z_up_and_keeps_its_pose(addon, scene, tmp_path):
-    shot = human_shot(scene, frames=4)
-    path = tmp_path / "metarig.bvh"
-    bpy.ops.export_anim.bvh(filepath=str(path), frame_start=1, frame_end=4)
-    assert addon.pose_sources.bvh_up_axis(str(path)) == "Z"
-    imported = addon.pose_sources.import_bvh(bpy.context, str(path))
-    for frame in (1, 4):
-        scene.frame_set(frame)
-        for bone in ("hand.L", "forearm.R", "spine.006", "foot.L"):
-            assert (bone_end_world(imported, bone) - bone_end_world(shot.rig, bone)).length < 1e-3
-
-
 # -- hands and face ---------------------------------------------------------------------------------------
 def _rest_pose(shot):
     """The shot without its motion: the metarig in its rest pose, facing the camera, which stays put."""

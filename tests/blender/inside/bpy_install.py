@@ -16,7 +16,7 @@ from blender_session import ADDON, install_addon
 USER = Path(os.environ["BLENDER_USER_RESOURCES"])
 EXTENSION = USER / "extensions" / "user_default" / "tpc_animate"
 SITE_PACKAGES = USER / "extensions" / ".local" / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-OPERATORS = ("animate", "reattach", "cancel", "customize_mapping", "reset_mapping")
+OPERATORS = ("animate", "reattach", "cancel", "customize_mapping", "reset_mapping", "import_motion", "frame_performer")
 PANELS = ("VIEW3D_PT_tpc_animate", "SEQUENCER_PT_tpc_animate", "VIEW3D_PT_tpc_mapping", "SEQUENCER_PT_tpc_engine")
 
 

@@ -18,6 +18,7 @@ import zmq
 from blender_session import ADDON, free_port
 from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
 from benchmarks.pose_files import coco_keypoints, openpose_frames
+from motion_files import CMU_EXCERPT, bandai_namco_walk, mixamo_fbx
 from tpc.pose_sequence import PoseSequence
 
 ASTRONAUT = os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png")
@@ -133,12 +134,9 @@ def test_animate_in_background_fills_the_output_folder_and_one_strip(addon, scen
 
 
 def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, backend, tmp_path):
-    shot = _prepare(scene, tmp_path, backend.address, frames=10, mesh=False)
+    _prepare(scene, tmp_path, backend.address, frames=10, mesh=False)
     bvh = tmp_path / "take.bvh"
     bpy.ops.export_anim.bvh(filepath=str(bvh), frame_start=scene.frame_start, frame_end=scene.frame_end)
-    direct = addon.pose_export.export_armature(
-        scene, shot.rig, addon.pose_sources.mapping_for(scene.tpc, shot.rig), with_silhouettes=False
-    ).document
 
     settings = scene.tpc
     settings.pose_source, settings.pose_file = "FILE", str(bvh)
@@ -147,11 +145,45 @@ def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, back
     assert settings.state == "DONE" and settings.frames_done == 10
     assert _frames_on_disk(scene) == [f"frame_{i:06d}.png" for i in range(10)]
     assert len(_strips(scene)) == 1 and len(_strips(scene)[0].elements) == 10
-    imported = [obj for obj in scene.objects if obj.get(addon.pose_sources.BVH_SOURCE_PROPERTY) == str(bvh)]
+    imported = [obj for obj in scene.objects if obj.get(addon.motion_import.MOTION_SOURCE_PROPERTY) == str(bvh)]
     assert len(imported) == 1 and imported[0].type == "ARMATURE"
+    direct = addon.pose_export.export_armature(
+        scene, imported[0], addon.pose_sources.mapping_for(scene.tpc, imported[0]), with_silhouettes=False
+    ).document
     sent = json.loads((_job_folder(scene) / "poses.json").read_text())
-    for ours, theirs in zip(sent["frames"], direct["frames"]):
-        np.testing.assert_allclose(ours["people"][0]["keypoints"], theirs["people"][0]["keypoints"], atol=0.01)
+    assert sent == direct, "the file path sends what the imported armature shows the camera"
+
+
+MOTION_FILES = {
+    "cmu": lambda tmp_path: CMU_EXCERPT,
+    "bandai_namco": lambda tmp_path: bandai_namco_walk(tmp_path / "walk.bvh", frames=20),
+    "mixamo_fbx": lambda tmp_path: mixamo_fbx(tmp_path / "wave.fbx", frames=12),
+}
+
+
+@pytest.mark.parametrize("source", sorted(MOTION_FILES))
+def test_motion_files_animate_through_the_file_path_and_the_armature_path_alike(addon, backend, tmp_path, source):
+    path = MOTION_FILES[source](tmp_path)
+    bpy.ops.wm.read_homefile(use_empty=False)  # the default scene: its camera, 24 fps and 250 frames
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = 160, 120
+    settings = scene.tpc
+    settings.reference_image, settings.backend, settings.timeout = ASTRONAUT, backend.address, 60.0
+    settings.output_dir = str(tmp_path / "renders")
+    settings.pose_source, settings.pose_file = "FILE", str(path)
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE", settings.last_error
+    by_file = json.loads((_job_folder(scene) / "poses.json").read_text())
+    frames = {"cmu": 33, "bandai_namco": 20, "mixamo_fbx": 12}[source]
+    assert len(by_file["frames"]) == settings.frames_done == frames and by_file["fps"] == {"cmu": 120, "bandai_namco": 30, "mixamo_fbx": 30}[source]
+    keypoints = np.array([frame["people"][0]["keypoints"] for frame in by_file["frames"]])
+    assert (keypoints[:, 5:, 2] == 1).all(), "framed: every body joint of every frame in view"
+    assert settings.warnings == ""
+
+    settings.pose_source = "ARMATURE"
+    settings.armature = addon.motion_import.imported_armature(scene, str(path))
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE" and json.loads((_job_folder(scene) / "poses.json").read_text()) == by_file
 
 
 def test_a_pose_sequence_file_is_sent_as_it_is(addon, scene, backend, tmp_path):
