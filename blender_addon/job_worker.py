@@ -31,7 +31,7 @@ import numpy as np
 import zmq
 
 from . import job_messages
-from .job_files import POSE_FILES_FOLDER, POSES_FILE, REPORT_JSON, REPORT_PNG, frame_name, write_atomic
+from .job_files import POSE_FILES_FOLDER, POSES_FILE, REFERENCE_KEYPOINTS_FILE, REPORT_JSON, REPORT_PNG, frame_name, write_atomic
 from .png import encode_mask_png
 from .silhouette import rasterize_triangles
 from .vendor.tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
@@ -97,7 +97,8 @@ class Submission:
     """What a new job sends; the silhouettes' triangles become target masks on the worker thread.
 
     The poses are either ``poses``, a PoseSequence document, or ``pose_documents``, pose files as they
-    are, with the ``canvas`` and ``fps`` for files that do not state them.
+    are, with the ``canvas`` and ``fps`` for files that do not state them. ``reference_keypoints`` is a
+    one-frame PoseSequence placed by hand on the photo, or None to let the backend find the person.
     """
 
     reference_image: bytes
@@ -107,6 +108,7 @@ class Submission:
     canvas: tuple[int, int] | None = None
     fps: float | None = None
     silhouettes: list[np.ndarray] | None = None  # per frame, triangles in pixels (see pose_export)
+    reference_keypoints: dict | None = None
 
 
 # -- events from the worker to the main thread ------------------------------------------------------------
@@ -253,6 +255,7 @@ class Job:
                         reference_image=submission.reference_image,
                         poses=submission.poses,
                         settings=submission.settings,
+                        reference_keypoints=submission.reference_keypoints,
                         target_masks=self._target_masks(),
                         start_frame=self.start_frame,
                         pose_documents=submission.pose_documents,
@@ -338,8 +341,11 @@ class Job:
             write_atomic(self.folder_path / REPORT_PNG, event.report_png)
 
     def _keep_what_was_sent(self) -> None:
-        """poses.json, or the pose files (their names are plain file names: the backend checked them)."""
+        """poses.json, or the pose files (their names are plain file names: the backend checked them),
+        and the keypoints placed by hand on the photo."""
         submission = self.submission
+        if submission.reference_keypoints is not None:
+            write_atomic(self.folder_path / REFERENCE_KEYPOINTS_FILE, json.dumps(submission.reference_keypoints).encode())
         if submission.poses is not None:
             write_atomic(self.folder_path / POSES_FILE, json.dumps(submission.poses).encode())
             return

@@ -15,7 +15,7 @@ import zmq
 from bpy.props import BoolProperty
 from zmq.utils import z85
 
-from . import jobs, pose_sources, preferences, vse_strip
+from . import jobs, pose_sources, preferences, reference_editor, reference_points, vse_strip
 from .job_worker import Connection, Job, JobState, Submission
 from .backend_address import AddressError, check_address, is_loopback
 from .bone_mapping import COCO17_NAMES
@@ -70,6 +70,22 @@ def _reference_bytes(settings) -> bytes:
         return Path(path).read_bytes()
     except OSError as error:
         raise InputError(f"The reference photo {path} cannot be read ({error.strerror}): choose it again.") from None
+
+
+def _reference_keypoints(settings) -> dict | None:
+    """The keypoints placed by hand on the photo, when the panel says to send them."""
+    if not settings.use_reference_points:
+        return None
+    image = reference_editor.photo(settings)
+    if image is None:
+        raise InputError("Blender cannot show the reference photo, so no keypoints can be placed on it: turn off Keypoints by Hand.")
+    points = reference_editor.scene_points(settings)
+    if reference_points.placed_body_points(points) < 2:
+        raise InputError(
+            "Place at least two body points on the photo (Image Editor, TPC tab, Edit Keypoints), or turn off "
+            "Keypoints by Hand."
+        )
+    return reference_points.document(*image.size, points)
 
 
 def _job_folder(settings, job_id: str) -> str:
@@ -152,6 +168,7 @@ class TPC_OT_animate(bpy.types.Operator):
         try:
             connection = _connection(context, settings.backend, settings.timeout)
             reference = _reference_bytes(settings)
+            reference_keypoints = _reference_keypoints(settings)
             job_id = new_job_id(Path(bpy.data.filepath).stem or "untitled", scene.name)
             folder = _job_folder(settings, job_id)
             window_manager.progress_begin(0, 100)
@@ -167,13 +184,14 @@ class TPC_OT_animate(bpy.types.Operator):
             self.report({"WARNING"}, warning)
         if isinstance(poses, pose_sources.PoseFiles):
             submission = Submission(
-                reference_image=reference, settings=_job_settings(settings),
+                reference_image=reference, settings=_job_settings(settings), reference_keypoints=reference_keypoints,
                 pose_documents=poses.documents, canvas=poses.canvas, fps=poses.fps,
             )  # fmt: skip
             total = 0  # the backend counts the frames; Accepted says how many
         else:
             submission = Submission(
-                reference_image=reference, settings=_job_settings(settings), poses=poses.document, silhouettes=poses.silhouettes
+                reference_image=reference, settings=_job_settings(settings), reference_keypoints=reference_keypoints,
+                poses=poses.document, silhouettes=poses.silhouettes,
             )
             total = len(poses.document["frames"])
         job = Job(

@@ -31,6 +31,9 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     box.prop(settings, "reference_image")
     if settings.reference_thumbnail is not None:
         box.template_icon(icon_value=box.icon(settings.reference_thumbnail), scale=6.0)
+    box.prop(settings, "use_reference_points")
+    if settings.use_reference_points:
+        box.label(text="Place them in the Image Editor, tab TPC", icon="INFO")
 
     box = layout.box()
     box.row().prop(settings, "pose_source", expand=True)

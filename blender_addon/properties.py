@@ -10,7 +10,8 @@ import os
 
 import bpy
 from bpy.props import (
-    BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
+    BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
+    StringProperty,
 )  # fmt: skip
 
 from .bone_mapping import COCO17_NAMES
@@ -74,6 +75,14 @@ class TPCKeypointOverride(bpy.types.PropertyGroup):
     )
 
 
+class TPCReferencePoint(bpy.types.PropertyGroup):
+    """A keypoint placed by hand on the reference photo (see reference_points)."""
+
+    # `name` (inherited) holds the keypoint name, e.g. "left_wrist" or "left_hand_04".
+    location: FloatVectorProperty(name="Location", size=2, description="Where on the photo, in its pixels from the top left")
+    placed: BoolProperty(name="Placed", default=True, description="On the photo (off: not visible, sent with confidence 0)")
+
+
 class TPCSettings(bpy.types.PropertyGroup):
     # -- the shot ---------------------------------------------------------------------------------------
     reference_image: StringProperty(
@@ -81,6 +90,17 @@ class TPCSettings(bpy.types.PropertyGroup):
         description="Photo of the person who should perform the motion (PNG, JPEG, WebP, TIFF or BMP)",
     )  # fmt: skip
     reference_thumbnail: PointerProperty(type=bpy.types.Image, options={"HIDDEN"})
+    use_reference_points: BoolProperty(
+        name="Keypoints by Hand", default=False,
+        description=(
+            "Send the keypoints placed on the photo in the Image Editor (TPC tab) instead of letting the backend "
+            "find the person: for stylised or drawn characters it does not find"
+        ),
+    )  # fmt: skip
+    reference_hands: BoolProperty(
+        name="With Hands", default=False, description="Place the 21 points of each hand too (Reset lays them out)"
+    )
+    reference_points: CollectionProperty(type=TPCReferencePoint)
     pose_source: EnumProperty(
         name="Pose Source",
         items=(
@@ -164,7 +184,7 @@ class TPCSettings(bpy.types.PropertyGroup):
     )
 
 
-CLASSES = (TPCKeypointOverride, TPCSettings)
+CLASSES = (TPCKeypointOverride, TPCReferencePoint, TPCSettings)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 

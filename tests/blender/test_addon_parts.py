@@ -144,7 +144,7 @@ def test_frames_count_from_zero_without_a_gap_and_writes_leave_no_partial_files(
 
 
 # -- what the add-on may import ---------------------------------------------------------------------------
-ALLOWED_IMPORTS = {"bpy", "bpy_extras", "mathutils", "addon_utils", "numpy", "zmq"}
+ALLOWED_IMPORTS = {"bpy", "bpy_extras", "mathutils", "addon_utils", "gpu", "gpu_extras", "numpy", "zmq"}
 
 
 def test_the_addon_imports_only_blender_numpy_the_standard_library_and_itself():

@@ -632,3 +632,50 @@ def test_the_headless_farm_command(addon, scene, backend, tmp_path):
     bpy.ops.wm.save_mainfile()
     failing = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert failing.returncode != 0 and "No answer from the backend" in failing.stderr
+
+
+def _report_matrices(scene) -> np.ndarray:
+    report = json.loads((_job_folder(scene) / "report.json").read_text())
+    return np.array([frame["people"][0]["matrix"] for frame in report["frames"]])
+
+
+def test_keypoints_placed_by_hand_are_saved_with_the_file_and_sent_as_the_reference(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=3, mesh=False)
+    settings = scene.tpc
+    assert not bpy.ops.tpc.reference_points_edit.poll(), "editing needs the Image Editor, which background Blender has not"
+    bpy.ops.tpc.reference_points_reset()
+    assert [item.name for item in settings.reference_points] == list(addon.bone_mapping.COCO17_NAMES)
+    settings.use_reference_points = True
+    for item in settings.reference_points:
+        item.location = (item.location[0] * 0.6 + 60, item.location[1] * 0.6 + 40)  # a smaller figure, up and left
+    settings.reference_points["left_ear"].placed = False
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))
+    scene = bpy.context.scene
+    settings = scene.tpc
+    assert settings.use_reference_points and not settings.reference_points["left_ear"].placed, "saved with the .blend"
+
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE", settings.last_error
+    sent = json.loads((_job_folder(scene) / "reference_keypoints.json").read_text())
+    expected = [[round(item.location[0], 3), round(item.location[1], 3), 1.0] if item.placed else [0.0, 0.0, 0.0] for item in settings.reference_points]
+    assert (sent["width"], sent["height"]) == (512, 512)
+    np.testing.assert_allclose(sent["frames"][0]["people"][0]["keypoints"], expected, atol=1e-3)
+    by_hand = _report_matrices(scene)
+
+    settings.use_reference_points = False  # the backend finds the astronaut itself
+    bpy.ops.tpc.animate()
+    assert not (_job_folder(scene) / "reference_keypoints.json").exists()
+    assert np.abs(_report_matrices(scene) - by_hand).max() > 1.0, "the placed keypoints decided the calibration"
+
+
+def test_too_few_placed_keypoints_are_one_sentence(addon, scene, tmp_path):
+    _prepare(scene, tmp_path, f"tcp://127.0.0.1:{free_port()}", frames=2, mesh=False)
+    settings = scene.tpc
+    settings.use_reference_points = True
+    bpy.ops.tpc.reference_points_reset()
+    for item in list(settings.reference_points)[1:]:
+        item.placed = False
+    with pytest.raises(RuntimeError, match="Place at least two body points on the photo"):
+        bpy.ops.tpc.animate()
+    assert settings.job_id == ""
