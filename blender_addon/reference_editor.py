@@ -76,30 +76,38 @@ class TPC_OT_reference_points_edit(bpy.types.Operator):
         context.space_data.image = image
         if {item.name for item in settings.reference_points} != set(point_names(settings.reference_hands)):
             store_points(settings, default_points(*image.size, hands=settings.reference_hands))
-        self._dragger, self._region = PointDragger(), context.region
-        self._handler = bpy.types.SpaceImageEditor.draw_handler_add(self._draw, (context,), "WINDOW", "POST_PIXEL")
+        # The button sits in the sidebar; the photo is drawn in the editor's main region.
+        self._area = context.area
+        self._region = next(region for region in context.area.regions if region.type == "WINDOW")
+        self._dragger = PointDragger()
+        self._handler = bpy.types.SpaceImageEditor.draw_handler_add(self._draw, (), "WINDOW", "POST_PIXEL")
         context.window_manager.modal_handler_add(self)
-        context.area.header_text_set("Drag points  |  H: off the photo / back  |  Enter, Esc: done")
+        self._area.header_text_set("Drag points  |  H: off the photo / back  |  Enter, Esc: done")
         return {"RUNNING_MODAL"}
 
-    def _screen(self, context) -> list[tuple[float, float] | None]:
-        """Where each point is drawn in the region (None: outside the view)."""
-        width, height = photo(context.scene.tpc).size
+    def _screen(self, settings) -> list[tuple[float, float] | None]:
+        """Where each point is drawn in the editor's main region."""
+        width, height = photo(settings).size
         view = self._region.view2d
         found = []
-        for item in context.scene.tpc.reference_points:
+        for item in settings.reference_points:
             x, y = view.view_to_region(*to_uv(item.location[0], item.location[1], width, height), clip=False)
             found.append((float(x), float(y)))
         return found
 
     def modal(self, context, event):
         settings = context.scene.tpc
-        context.area.tag_redraw()
-        mouse = (event.mouse_region_x, event.mouse_region_y)
-        if event.type in {"RET", "NUMPAD_ENTER", "ESC", "RIGHTMOUSE"} and event.value == "PRESS":
-            return self._finish(context)
+        self._area.tag_redraw()
+        region = self._region
+        mouse = (event.mouse_x - region.x, event.mouse_y - region.y)
+        if event.type in {"RET", "NUMPAD_ENTER", "ESC"} and event.value == "PRESS":
+            return self._finish()
+        if not (0 <= mouse[0] < region.width and 0 <= mouse[1] < region.height) and self._dragger.taken is None:
+            return {"PASS_THROUGH"}  # the sidebar, the header: their buttons keep working
+        if event.type == "RIGHTMOUSE" and event.value == "PRESS":
+            return self._finish()
         if event.type == "LEFTMOUSE" and event.value == "PRESS":
-            return {"RUNNING_MODAL"} if self._dragger.press(self._screen(context), *mouse) is not None else {"PASS_THROUGH"}
+            return {"RUNNING_MODAL"} if self._dragger.press(self._screen(settings), *mouse) is not None else {"PASS_THROUGH"}
         if event.type == "LEFTMOUSE" and event.value == "RELEASE" and self._dragger.release() is not None:
             return {"RUNNING_MODAL"}
         if event.type == "MOUSEMOVE" and (moved := self._dragger.move(*mouse)) is not None:
@@ -109,21 +117,24 @@ class TPC_OT_reference_points_edit(bpy.types.Operator):
             item.placed = True
             return {"RUNNING_MODAL"}
         if event.type == "H" and event.value == "PRESS":
-            hovered = PointDragger().press(self._screen(context), *mouse)
+            hovered = PointDragger().press(self._screen(settings), *mouse)
             if hovered is not None:
                 settings.reference_points[hovered].placed = not settings.reference_points[hovered].placed
             return {"RUNNING_MODAL"}
         return {"PASS_THROUGH"}  # pan, zoom and the rest of the editor go on working
 
-    def _finish(self, context):
+    def _finish(self):
         bpy.types.SpaceImageEditor.draw_handler_remove(self._handler, "WINDOW")
-        context.area.header_text_set(None)
-        context.area.tag_redraw()
+        self._area.header_text_set(None)
+        self._area.tag_redraw()
         return {"FINISHED"}
 
-    def _draw(self, context) -> None:
-        items = list(context.scene.tpc.reference_points)
-        screen = self._screen(context)
+    def _draw(self) -> None:
+        settings = bpy.context.scene.tpc
+        if photo(settings) is None:
+            return
+        items = list(settings.reference_points)
+        screen = self._screen(settings)
         index = {item.name: number for number, item in enumerate(items)}
         shader = gpu.shader.from_builtin("UNIFORM_COLOR")
         lines = [(a, b) for a, b in BODY_LINES]
