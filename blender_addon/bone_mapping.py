@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .bone_names import LEFT, RIGHT, TIER_PREFIXES, BoneName, normalize, parse
+from .bone_names import LEFT, RIGHT, TIER_PREFIXES, normalize, parse
 
 COCO17_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",

@@ -81,15 +81,20 @@ def import_motion(context: bpy.types.Context, path: str, mapping_for, *, retime:
         raise MotionImportError(f"{path} is not a motion file TPC Animate imports: choose a .bvh or .fbx file.")
     if not os.path.isfile(path):
         raise MotionImportError(f"The motion file {path} does not exist: choose it again.")
-    before = set(bpy.data.objects)
+    before, fps = set(bpy.data.objects), (scene.render.fps, scene.render.fps_base)
     scene_rate = scene.render.fps / scene.render.fps_base
     if extension == ".bvh":
         file_rate = _import_bvh(scene, path, retime)
     else:
         file_rate = _import_fbx(scene, path)
-    armatures = [obj for obj in bpy.data.objects if obj not in before and obj.type == "ARMATURE"]
-    if not armatures:
-        raise MotionImportError(f"Blender's importer made no armature from {path}; check that it holds a skeleton.")
+    created = [obj for obj in bpy.data.objects if obj not in before]
+    armatures = [obj for obj in created if obj.type == "ARMATURE"]
+    if not armatures or _action(max(armatures, key=lambda obj: len(obj.data.bones))) is None:
+        for obj in created:  # nothing half-imported stays behind
+            bpy.data.objects.remove(obj)
+        scene.render.fps, scene.render.fps_base = fps
+        what = "no armature" if not armatures else "an armature without motion"
+        raise MotionImportError(f"Blender's importer found {what} in {path}: choose a file with an animated skeleton.")
     armature = max(armatures, key=lambda obj: len(obj.data.bones))
     armature[MOTION_SOURCE_PROPERTY] = path
 
@@ -160,10 +165,7 @@ def _retime(armature: bpy.types.Object, start: int, factor: float) -> None:
 
 def _set_range(scene: bpy.types.Scene, armature: bpy.types.Object) -> int:
     """The scene range becomes the motion's (from the scene's start frame); returns its frame count."""
-    action = _action(armature)
-    if action is None:
-        raise MotionImportError(f"{armature.name} was imported without motion: the file holds no animation.")
-    first, last = action.frame_range
+    first, last = _action(armature).frame_range
     scene.frame_start = round(first)
     scene.frame_end = max(scene.frame_start, round(last))
     return scene.frame_end - scene.frame_start + 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from addon_without_blender import addon_module
+from bvh_hierarchy import joints
 
 bone_mapping = addon_module("bone_mapping")
 bone_names = addon_module("bone_names")
@@ -23,23 +24,7 @@ BODY = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wr
 
 def bvh_skeleton(path: Path) -> list[tuple[str, str | None]]:
     """(joint, parent) pairs of a BVH file's HIERARCHY."""
-    bones, open_blocks, last = [], [], None
-    for line in path.read_text().splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "MOTION":
-            break
-        if words[0] in ("ROOT", "JOINT"):
-            last = words[1]
-            bones.append((last, open_blocks[-1] if open_blocks else None))
-        elif words[0] == "End":
-            last = None
-        elif words[0] == "{":
-            open_blocks.append(last)
-        elif words[0] == "}":
-            open_blocks.pop()
-    return bones
+    return [(joint.name, joint.parent) for joint in joints(path.read_text())]
 
 
 def skeletons() -> dict[str, list]:

@@ -166,6 +166,19 @@ def test_a_file_import_reuses_the_armature_and_a_bad_file_is_one_sentence(addon,
     with pytest.raises(RuntimeError, match="choose a .bvh or .fbx file"):
         bpy.ops.tpc.import_motion(filepath=str(tmp_path / "take.mov"))
 
+    still = tmp_path / "still.fbx"  # a skeleton without animation
+    rig = bpy.data.objects.new("Still", bpy.data.armatures.new("Still"))
+    scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    rig.data.edit_bones.new("Hips").tail = (0, 0, 0.2)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    bpy.ops.export_scene.fbx(filepath=str(still), object_types={"ARMATURE"}, bake_anim=False)
+    objects, rate = set(bpy.data.objects), scene.render.fps
+    with pytest.raises(RuntimeError, match="found an armature without motion in .*still.fbx: choose a file with an animated skeleton"):
+        bpy.ops.tpc.import_motion(filepath=str(still))
+    assert set(bpy.data.objects) == objects and scene.render.fps == rate, "nothing half-imported stays"
+
 
 # -- Frame Performer, warnings and refusals ------------------------------------------------------------------
 def _walk_off(shot, leaves_after: int) -> None:

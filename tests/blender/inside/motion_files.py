@@ -9,35 +9,12 @@ from pathlib import Path
 
 import bpy
 import numpy as np
+from bvh_hierarchy import joints as bvh_joints
 from mathutils import Matrix
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CMU_EXCERPT = DATA / "cmu_02_03_excerpt.bvh"
 BANDAI_HIERARCHY = DATA / "bandai_namco_hierarchy.bvh.txt"
-
-
-def _joints(hierarchy: str) -> list[tuple[str, str | None, np.ndarray, list[str]]]:
-    """(joint, parent, offset, channels) in file order."""
-    joints, stack, name = [], [], None
-    offset = channels = None
-    for line in hierarchy.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] in ("ROOT", "JOINT"):
-            name = words[1]
-        elif words[0] == "End":
-            name = None
-        elif words[0] == "{":
-            stack.append(name)
-        elif words[0] == "}":
-            stack.pop()
-        elif words[0] == "OFFSET" and name is not None:
-            offset = np.array([float(v) for v in words[1:4]])
-        elif words[0] == "CHANNELS":
-            parent = next((joint for joint in reversed(stack[:-1]) if joint is not None), None)
-            joints.append((name, parent, offset, words[2:]))
-    return joints
 
 
 def _frame_with_x(direction, up_hint=(0.0, 1.0, 0.0)) -> np.ndarray:
@@ -56,13 +33,12 @@ def bandai_namco_walk(path: Path, frames: int = 40) -> Path:
     """The Bandai Namco skeleton (bones along X in its rest pose, the head ending in a zero End Site) in
     centimetres, Y up, facing +Z, standing up and swinging its arms and legs while it walks forward."""
     hierarchy = BANDAI_HIERARCHY.read_text()
-    joints = _joints(hierarchy)
+    joints = bvh_joints(hierarchy)
     names = [joint[0] for joint in joints]
     assert names[:2] == ["joint_Root", "Hips"], names
     rows = []
     for frame in range(frames):
         swing = math.radians(25) * math.sin(2 * math.pi * frame / frames)
-        down = np.array([0.0, -1.0, 0.0])
         world = {  # the world rotation of each joint; X (or -X on the right) runs along its chain
             "joint_Root": np.eye(3),
             "Hips": np.stack([[0, 1, 0], [-1, 0, 0], [0, 0, 1]], axis=1).astype(float),  # X up, legs apart along X
@@ -80,7 +56,7 @@ def bandai_namco_walk(path: Path, frames: int = 40) -> Path:
         for name, parent, offset, channels in joints:
             local = world[name] if parent is None else world[parent].T @ world[name]
             euler = Matrix(local.tolist()).to_euler("YXZ")  # BVH "Zrotation Xrotation Yrotation": Rz Rx Ry
-            position = offset + (np.array([0.0, 0.0, 3.0 * frame]) if name == "Hips" else 0.0)
+            position = np.array(offset) + (np.array([0.0, 0.0, 3.0 * frame]) if name == "Hips" else 0.0)
             rotation = {"Zrotation": euler.z, "Xrotation": euler.x, "Yrotation": euler.y}
             for channel in channels:
                 values.append(float(position["XYZ".index(channel[0])]) if channel.endswith("position") else math.degrees(rotation[channel]))
