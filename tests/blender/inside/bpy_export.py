@@ -145,14 +145,19 @@ def test_generated_rigify_rig_maps_to_its_org_bones_which_follow_the_deformation
     mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
     assert all(point is not None and point[0] == f"ORG-{METARIG[name][0]}" for name, point in zip(METARIG, mapping.points))
 
-    rig.pose.bones["root"].location = (0.3, 0.0, 0.0)  # pose through a control; the ORG bones follow
-    exported = np.array(
-        addon.pose_export.export_armature(scene, rig, mapping, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
-    )
+    rig.pose.bones["root"].location = (0.3, 0.0, 0.0)  # pose through controls; the ORG bones follow
+    for control in ("jaw_master", "f_index.01.L"):
+        rig.pose.bones[control].rotation_mode = "XYZ"
+        rig.pose.bones[control].rotation_euler = (math.radians(30), 0.0, 0.0)
+    person = addon.pose_export.export_armature(scene, rig, mapping, with_silhouettes=False).document["frames"][0]["people"][0]
+    exported = np.array(person["keypoints"])
     deforming = [bone_end_world(rig, "DEF-forearm.L"), bone_end_world(rig, "DEF-hand.L")]
     np.testing.assert_allclose(exported[[7, 9], :2], expected_pixels(scene, shot.camera, deforming)[:, :2], atol=0.05)
     rest = expected_pixels(scene, shot.camera, [rig.matrix_world @ rig.data.bones["DEF-hand.L"].head_local])[0]
     assert np.hypot(*(exported[9, :2] - rest[:2])) > 5, "the control must move the wrist"
+    tip, chin = person["hands"]["left"][8], person["face"][8]  # the index fingertip, the chin
+    expected = expected_pixels(scene, shot.camera, [bone_end_world(rig, "DEF-f_index.03.L", "TAIL"), bone_end_world(rig, "DEF-chin")])
+    np.testing.assert_allclose([tip[:2], chin[:2]], expected[:, :2], atol=0.05)
 
 
 def _armature(scene, bones: dict[str, tuple[tuple, tuple, str | None]]) -> bpy.types.Object:
