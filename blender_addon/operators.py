@@ -100,10 +100,14 @@ def _job_folder(settings, job_id: str) -> str:
 
 
 def _job_settings(settings) -> dict:
-    return {
-        "engine": settings.engine, "seed": settings.seed, "steps": settings.steps, "guidance": settings.guidance,
-        "groups": settings.groups, "tpc": settings.use_tpc, "person_tokens": settings.use_person_tokens,
+    """The job's settings; steps and guidance left out "as trained", so the backend's models folder decides."""
+    chosen = {
+        "engine": settings.engine, "seed": settings.seed, "groups": settings.groups, "tpc": settings.use_tpc,
+        "person_tokens": settings.use_person_tokens,
     }  # fmt: skip
+    if not settings.use_trained_settings:
+        chosen |= {"steps": settings.steps, "guidance": settings.guidance}
+    return chosen
 
 
 def _finish_report(operator: bpy.types.Operator, settings) -> set[str]:

@@ -92,8 +92,11 @@ def draw_engine(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     layout.prop(settings, "groups")
     column = layout.column()
     column.enabled = settings.engine != "preview"
-    column.prop(settings, "steps")
-    column.prop(settings, "guidance")
+    column.prop(settings, "use_trained_settings")
+    chosen = column.column()
+    chosen.enabled = not settings.use_trained_settings
+    chosen.prop(settings, "steps")
+    chosen.prop(settings, "guidance")
     row = column.row()
     row.enabled = settings.use_tpc
     row.prop(settings, "use_person_tokens")

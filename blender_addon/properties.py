@@ -148,6 +148,10 @@ class TPCSettings(bpy.types.PropertyGroup):
         default="preview",
     )
     seed: IntProperty(name="Seed", default=0, min=0, description="Same seed, same frames")
+    use_trained_settings: BoolProperty(
+        name="As Trained", default=True,
+        description="Use the steps and guidance the backend's models were trained with (off: the values below)",
+    )  # fmt: skip
     steps: IntProperty(name="Steps", default=25, min=1, max=200, description="Denoising steps (diffusion)")
     guidance: FloatProperty(name="Guidance", default=3.5, min=0.0, max=30.0, description="Classifier-free guidance scale")
     groups: IntProperty(

@@ -133,6 +133,23 @@ def test_animate_in_background_fills_the_output_folder_and_one_strip(addon, scen
     assert np.corrcoef(skeleton_tops, region_tops)[0, 1] > 0.9, "the raised arms lift the top of the person"
 
 
+def test_steps_and_guidance_go_as_trained_unless_chosen(addon, scene, backend, tmp_path):
+    """By default the backend's models folder decides steps and guidance; turned off, the scene's go along."""
+    _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
+    client = addon.vendor.tpc_protocol.client.JobClient(backend.address, timeout=10)
+    try:
+        sent = {}
+        for trained in (True, False):
+            scene.tpc.use_trained_settings, scene.tpc.steps, scene.tpc.guidance = trained, 17, 4.5
+            bpy.ops.tpc.animate()
+            assert scene.tpc.state == "DONE", scene.tpc.last_error
+            settings = client.status(scene.tpc.job_id)["settings"]
+            sent[trained] = (settings["steps"], settings["guidance"])
+    finally:
+        client.close()
+    assert sent == {True: (None, None), False: (17, 4.5)}
+
+
 def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, backend, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=10, mesh=False)
     bvh = tmp_path / "take.bvh"
@@ -214,6 +231,9 @@ def _animate_frames(scene) -> dict[str, bytes]:
 def test_openpose_and_coco_files_are_sent_as_they_are_on_the_scenes_canvas(addon, scene, backend, tmp_path):
     shot = _prepare(scene, tmp_path, backend.address, frames=6, mesh=False)
     document = _exported(addon, scene, shot)
+    for frame in document["frames"]:  # bodies only: COCO keypoint files carry no hands or faces
+        for person in frame["people"]:
+            person.pop("hands", None), person.pop("face", None)
     (tmp_path / "poses.json").write_text(json.dumps(document))
     poses = PoseSequence.from_json(document)
     (tmp_path / "openpose").mkdir()
