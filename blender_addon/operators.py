@@ -7,13 +7,11 @@ in background mode (``blender -b``, a render farm) it waits for the last frame, 
 from ``bpy.ops`` (so ``--python-exit-code 1`` makes the farm see it).
 """
 
-import struct
 from pathlib import Path
 
 import bpy
 import zmq
 from bpy.props import BoolProperty
-from zmq.utils import z85
 
 from . import jobs, pose_sources, preferences, reference_editor, reference_points, vse_strip
 from .job_worker import Connection, Job, JobState, Submission
@@ -23,6 +21,7 @@ from .job_files import frames_present, new_job_id
 from .pose_export import PoseExportError
 from .vendor.tpc_protocol.client import JobFailed, ProtocolError
 from .vendor.tpc_protocol.errors import UNKNOWN_JOB
+from .vendor.tpc_protocol.keys import curve_key_problem
 
 
 class InputError(Exception):
@@ -53,12 +52,9 @@ def _connection(context: bpy.types.Context, address: str, timeout: float) -> Con
 def _curve_key(text: str, what: str, remedy: str) -> str:
     """A CURVE key as ZeroMQ takes it (40 characters of Z85 text, 32 bytes), or InputError with a sentence."""
     key = text.strip()
-    if len(key) != 40:
-        raise InputError(f"{what} in {_PREFERENCES} is not a CURVE key (it has {len(key)} characters, a key has 40): {remedy}.")
-    try:
-        z85.decode(key)  # 40 characters decode to the key's 32 bytes
-    except (ValueError, KeyError, struct.error):  # not ASCII, outside Z85's alphabet, or past its range
-        raise InputError(f"{what} in {_PREFERENCES} is not a CURVE key (it is not Z85 text): {remedy}.") from None
+    problem = curve_key_problem(key)
+    if problem is not None:
+        raise InputError(f"{what} in {_PREFERENCES} is not a CURVE key ({problem}): {remedy}.")
     return key
 
 
