@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import struct
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import zmq
-from zmq.utils import z85
 
 from . import codec
 from .errors import VERSION_MISMATCH, BackendUnreachable, JobFailed, MessageError, ProtocolError, VersionMismatch
+from .keys import curve_key_problem
 from .limits import ACK_EVERY, HEARTBEAT_INTERVAL
 from .transport import apply_limits, receive, send
 from .messages import (
@@ -344,16 +343,7 @@ def _json_document(document: Any, what: str) -> bytes:
 
 
 def _z85_key(key: Any, what: str) -> str:
-    if isinstance(key, bytes):
-        key = key.decode("ascii", "replace")
-    if not isinstance(key, str) or len(key) != 40 or not _decodes_as_z85(key):
-        raise ValueError(f"the {what} must be a 40-character Z85 CURVE key, got {key!r}")
-    return key
-
-
-def _decodes_as_z85(key: str) -> bool:
-    try:
-        z85.decode(key.encode("ascii"))
-    except (UnicodeEncodeError, ValueError, KeyError, struct.error):  # KeyError: a character outside Z85; struct.error: a group over 2**32
-        return False
-    return True
+    problem = curve_key_problem(key)
+    if problem is not None:
+        raise ValueError(f"the {what} must be a 40-character Z85 CURVE key ({problem}), got {key!r}")
+    return key.decode("ascii") if isinstance(key, bytes) else key

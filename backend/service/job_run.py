@@ -40,7 +40,10 @@ def render_frames(
     """Render frames ``start`` onwards into ``output``; the report (JSON, PNG) once every frame is out,
     None when ``cancelled`` stopped the job first."""
     total = len(job)
-    report = CalibrationReport(job.reference_image, job.reference_people, job.poses.size, total, job.calibration_config)
+    report = CalibrationReport(
+        job.reference_image, job.reference_people, job.poses.size, total, job.calibration_config,
+        hands_face=job.poses.hands_face_of,
+    )  # fmt: skip
     for index in range(start):  # the report entries of frames finished before an interruption
         if cancelled():
             return None

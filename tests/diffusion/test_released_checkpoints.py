@@ -13,6 +13,7 @@ import shutil
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -259,3 +260,30 @@ def test_the_engine_renders_converted_models_deterministically_and_tpc_changes_t
     assert sorted(first) == [0, 1, 2] and "denoising step 3/3" in messages
     assert all(torch.equal(torch.from_numpy(first[i]), torch.from_numpy(again[i])) for i in first)
     assert all(not torch.equal(torch.from_numpy(first[i]), torch.from_numpy(plain[i])) for i in first)
+
+
+def test_each_release_is_shown_pose_pictures_as_it_was_trained(moore_engine, make_job, tmp_path):
+    """Moore-AnimateAnyone was trained on DWPose drawings with faces, MusePose without: the engine draws
+    the pictures each folder's inference settings ask for."""
+    from tpc.wholebody import HandsFace
+    from tpc_backend.engines.diffusion import DiffusionEngine
+
+    muse_root = convert_released("musepose", write_tiny_release(tmp_path / "pretrained_weights", "musepose"), tmp_path / "muse").root
+    manifest = json.loads((muse_root / "models.json").read_text())
+    (muse_root / "models.json").write_text(json.dumps({**manifest, "resolution": 128}))
+    muse_engine = DiffusionEngine(muse_root)
+    job = make_job(frames=1, steps=1, tpc=False)
+    x, y = job.poses.frames[0][0][0, :2]  # a face around the nose
+    face = np.column_stack([x + np.linspace(-20, 20, 68), np.full(68, y), np.full(68, 1.0)])
+    job.poses.hands_face = [[HandsFace(face=face)]]
+    white = {}
+    for name, engine in (("moore", moore_engine), ("musepose", muse_engine)):
+        seen = []
+        prepare = engine.pipeline.prepare
+        engine.pipeline.prepare = lambda inputs, *args, **kwargs: seen.append(inputs) or prepare(inputs, *args, **kwargs)
+        try:
+            _render(engine, job)
+        finally:
+            del engine.pipeline.prepare
+        white[name] = int((seen[0].poses[0] == 255).all(axis=2).sum())
+    assert white["moore"] > 0 and white["musepose"] == 0, white

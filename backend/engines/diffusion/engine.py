@@ -63,7 +63,10 @@ class DiffusionEngine(Engine):
             inputs = AnimationInputs(
                 reference=letterbox(job.reference_image, size),
                 reference_photo=job.reference_image,
-                poses=[pose_image(people, job.poses.size, size) for people in job.poses.frames],
+                poses=[
+                    pose_image(people, job.poses.size, size, job.poses.hands_face_of(index), face=trained.draw_face)
+                    for index, people in enumerate(job.poses.frames)
+                ],
                 calibrated=_CalibratedImages(job, size) if settings.tpc else None,
                 calibrated_masks=_CalibratedMasks(job) if settings.tpc and settings.person_tokens else None,
                 seed=settings.seed,

@@ -48,8 +48,7 @@ class Inference:
     guidance: float
     context_frames: int  # frames the motion module sees at once
     context_overlap: int  # frames neighbouring windows share
-    draw_hands: bool = True  # pose pictures as the model was trained on them
-    draw_face: bool = True
+    draw_face: bool = True  # pose pictures with the 68 face points, as the model was trained on them
 
     @classmethod
     def read(cls, document: Any, defaults: "Inference", where: str) -> "Inference":
@@ -68,7 +67,6 @@ class Inference:
             "guidance": lambda: _number(chosen.guidance, 0.0, 30.0),
             "context_frames": lambda: _whole(chosen.context_frames, 1, 1024),
             "context_overlap": lambda: _whole(chosen.context_overlap, 0, chosen.context_frames - 1),
-            "draw_hands": lambda: isinstance(chosen.draw_hands, bool),
             "draw_face": lambda: isinstance(chosen.draw_face, bool),
         }
         for name, good in checks.items():
@@ -82,7 +80,6 @@ _RANGES = {
     "guidance": "a number from 0 to 30",
     "context_frames": "a whole number from 1 to 1024",
     "context_overlap": "a whole number from 0 to context_frames - 1",
-    "draw_hands": "true or false",
     "draw_face": "true or false",
 }
 

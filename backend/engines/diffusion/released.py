@@ -87,7 +87,7 @@ FAMILIES: dict[str, ReleasedFamily] = {
         checkpoints="",
         base_unet="stable-diffusion-v1-5/unet",
         scheduler={**_ZERO_SNR_DDIM, "beta_schedule": "linear"},
-        inference=Inference(steps=30, guidance=3.5, context_frames=24, context_overlap=4, draw_hands=True, draw_face=True),
+        inference=Inference(steps=30, guidance=3.5, context_frames=24, context_overlap=4, draw_face=True),
         resolution=768,
         licence=(
             "Moore-AnimateAnyone's code is Apache-2.0 and its weights are published for academic research; the "
@@ -105,7 +105,7 @@ FAMILIES: dict[str, ReleasedFamily] = {
         checkpoints="MusePose",
         base_unet="sd-image-variations-diffusers/unet",
         scheduler={**_ZERO_SNR_DDIM, "beta_schedule": "scaled_linear"},
-        inference=Inference(steps=20, guidance=3.5, context_frames=48, context_overlap=4, draw_hands=True, draw_face=False),
+        inference=Inference(steps=20, guidance=3.5, context_frames=48, context_overlap=4, draw_face=False),
         resolution=768,
         licence=(
             "MusePose's weights are for non-commercial research only (its code is MIT); the SD-derived parts carry "
