@@ -30,7 +30,6 @@ from collections import Counter
 from typing import Any, Callable
 
 import ray
-import zmq
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, WorkerCrashedError
 
 from tpc import __version__
@@ -38,13 +37,11 @@ from tpc import __version__
 from ..engines.base import RenderSettings
 from ..engines.registry import EngineOptions
 from ..errors import UserError
-from .data_folder import DataFolder
 from .events import EventSender
-from .frame_cache import FrameCache
 from .job_inputs import prepare_job
-from .journal import FAILED, RUNNING, Journal, JobRecord
+from .journal import FAILED, RUNNING, JobRecord
 from .ray_worker import FrameOut, JobSpec, ProgressOut, RenderEnded, ReportOut, ScratchCleared, ScratchWritten, TpcWorker
-from .scheduler import RunHandle, Scheduler, WorkerPlace
+from .scheduler import RunHandle, WorkerPlace
 from .worker import JobWriter, WorkerLost, WorkerThread
 
 log = logging.getLogger("tpc_backend.service")
