@@ -19,7 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "calibrate",
         help="warp a reference photo onto every target pose (calibrated images, masks, report)",
         description="Warp the reference person onto every target pose with the optimal keypoint subset "
-        "(TPC, Eq. 4). Writes OUT/calibrated/00000.png..., OUT/calibrated_mask/..., OUT/report.json and OUT/report.png.",
+        "(TPC, Eq. 4); frames are calibrated as a sequence, so the person does not jump between frames. "
+        "Writes OUT/calibrated/00000.png..., OUT/calibrated_mask/..., OUT/report.json and OUT/report.png.",
     )
     parser.add_argument("--reference", required=True, metavar="REF.png", help="photo of the person to animate")
     parser.add_argument(
@@ -41,6 +42,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--score-resolution", type=int, default=CalibrationConfig.score_resolution, metavar="N",
         help="long side of the grid subsets are scored on (default %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--independent", action="store_true",
+        help="calibrate every frame on its own, as the paper does (default: as a sequence, each frame's transform "
+        f"smoothed over up to {CalibrationConfig.look_back} frames before and {CalibrationConfig.look_ahead} after it "
+        "in the same shot)",
+    )  # fmt: skip
     add_pose_file_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(handler=run)
@@ -50,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..calibration_job import calibrate_to_folder, check_poses, load_reference, load_target_poses, target_mask_paths
 
     try:
-        config = CalibrationConfig(score_resolution=args.score_resolution)
+        config = CalibrationConfig(score_resolution=args.score_resolution, independent=args.independent)
     except ValueError as error:
         raise UserError(f"--score-resolution: {error}") from None
     poses, _ = load_target_poses(args.poses, canvas_of(args), args.fps)
