@@ -86,6 +86,23 @@ def is_shot_cut(previous: np.ndarray, current: np.ndarray, threshold: float = kp
     return abs(np.log(fit.scale)) > np.log(CUT_SCALE) or abs(fit.rotation_deg) > CUT_TURN_DEG or moved > CUT_MOVE
 
 
+def shot_cuts(people: Sequence[np.ndarray], threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD) -> list[bool]:
+    """For one person's keypoints in consecutive frames, whether a cut comes before each frame.
+
+    A jump that does not last is a glitch of the keypoints, not a cut: a single frame unlike both its
+    neighbours, which are alike, starts no shot (the smoother's robust weights then discount it).
+    """
+    count = len(people)
+
+    def jump(a: int, b: int) -> bool:
+        return 0 <= a and b < count and is_shot_cut(people[a], people[b], threshold)
+
+    def glitch(frame: int) -> bool:
+        return 0 < frame < count - 1 and not jump(frame - 1, frame + 1)
+
+    return [frame > 0 and jump(frame - 1, frame) and not glitch(frame - 1) and not glitch(frame) for frame in range(count)]
+
+
 class _Lru(Generic[T]):
     """The most recently used ``capacity`` results, by frame index."""
 
@@ -131,25 +148,20 @@ class SequenceCalibration:
         self.look_back, self.look_ahead = (0, 0) if config.independent else (config.look_back, config.look_ahead)
         # segment[i][j]: the stretch of one tracked person, within one shot, that target person j of
         # frame i belongs to; _people[s]: (first frame, that person's index in each of its frames).
-        self._segment: list[list[int]] = []
+        runs: dict[int, list[tuple[int, int]]] = {}  # track -> (frame, person), consecutive frames
+        for index, people in enumerate(tracks):
+            for person, (_, track) in enumerate(people):
+                runs.setdefault(track, []).append((index, person))
+        self._segment: list[list[int]] = [[0] * len(people) for people in tracks]
         self._people: list[tuple[int, list[int]]] = []
-        previous: dict[int, tuple[int, np.ndarray]] = {}  # track -> (segment, keypoints) in the last frame
-        threshold = config.confidence_threshold
-        for index, (people, found) in enumerate(zip(frames, tracks)):
-            here, current = [], {}
-            for person, (reference, track) in enumerate(found):
-                keypoints = np.asarray(people[person], dtype=np.float64)
-                last = previous.get(track)
-                if last is None or is_shot_cut(last[1], keypoints, threshold):
+        for track in sorted(runs):
+            members = runs[track]
+            keypoints = [np.asarray(frames[index][person], dtype=np.float64) for index, person in members]
+            for position, ((index, person), cut) in enumerate(zip(members, shot_cuts(keypoints, config.confidence_threshold))):
+                if position == 0 or cut:
                     self._people.append((index, []))
-                    segment = len(self._people) - 1
-                else:
-                    segment = last[0]
-                self._people[segment][1].append(person)
-                here.append(segment)
-                current[track] = (segment, keypoints)
-            self._segment.append(here)
-            previous = current
+                self._people[-1][1].append(person)
+                self._segment[index][person] = len(self._people) - 1
         capacity = 2 * (self.look_back + self.look_ahead) + 2
         self._searches: _Lru[FrameSearch] = _Lru(capacity)
         self._fits: _Lru[list[PersonFit]] = _Lru(capacity)

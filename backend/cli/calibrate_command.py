@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         summary = report["summary"]
         fallbacks = ", ".join(f"{n} x{c}" for n, c in summary["fallbacks"].items()) or "none"
+        own = "" if args.independent else f" (each frame's own best {summary['mean_candidate_score']:.3f})"
         print(
-            f"calibrated {summary['frames']} frames into {args.out}: mean IoU {summary['mean_score']:.3f}, "
+            f"calibrated {summary['frames']} frames into {args.out}: mean IoU {summary['mean_score']:.3f}{own}, "
             f"lowest {summary['min_score']:.3f}, fallbacks: {fallbacks}; see {Path(args.out) / 'report.png'}",
             file=sys.stderr,
         )
