@@ -18,6 +18,7 @@ from pathlib import Path
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 POSES_FILE = "poses.json"  # the PoseSequence a job sent
 POSE_FILES_FOLDER = "pose_files"  # or the pose files it sent as they are
+REFERENCE_KEYPOINTS_FILE = "reference_keypoints.json"  # the keypoints placed by hand on the photo, when sent
 REPORT_JSON = "report.json"
 REPORT_PNG = "report.png"
 

@@ -15,7 +15,8 @@ import zmq
 from bpy.props import BoolProperty
 from zmq.utils import z85
 
-from . import jobs, pose_sources, preferences, vse_strip
+from . import jobs, pose_sources, preferences, reference_editor, reference_points, vse_strip
+from .job_worker import Connection, Job, JobState, Submission
 from .backend_address import AddressError, check_address, is_loopback
 from .bone_mapping import COCO17_NAMES
 from .job_files import frames_present, new_job_id
@@ -31,10 +32,10 @@ class InputError(Exception):
 _PREFERENCES = "Edit > Preferences > Add-ons > TPC Animate"
 
 
-def _connection(context: bpy.types.Context, address: str, timeout: float) -> jobs.Connection:
+def _connection(context: bpy.types.Context, address: str, timeout: float) -> Connection:
     address = check_address(address, online_access=bpy.app.online_access)
     if is_loopback(address):
-        return jobs.Connection(address, timeout)
+        return Connection(address, timeout)
     server_key, client_keys = preferences.get(context).curve_keys()
     if server_key is None or client_keys is None:
         raise InputError(
@@ -46,7 +47,7 @@ def _connection(context: bpy.types.Context, address: str, timeout: float) -> job
     public, secret = (_curve_key(key, what, regenerate) for key, what in zip(client_keys, ("Your Public Key", "Your Secret Key")))
     if zmq.curve_public(secret.encode()).decode() != public:
         raise InputError(f"Your Public Key in {_PREFERENCES} does not belong to Your Secret Key: {regenerate}.")
-    return jobs.Connection(address, timeout, server_key, (public, secret))
+    return Connection(address, timeout, server_key, (public, secret))
 
 
 def _curve_key(text: str, what: str, remedy: str) -> str:
@@ -71,6 +72,22 @@ def _reference_bytes(settings) -> bytes:
         raise InputError(f"The reference photo {path} cannot be read ({error.strerror}): choose it again.") from None
 
 
+def _reference_keypoints(settings) -> dict | None:
+    """The keypoints placed by hand on the photo, when the panel says to send them."""
+    if not settings.use_reference_points:
+        return None
+    image = reference_editor.photo(settings)
+    if image is None:
+        raise InputError("Blender cannot show the reference photo, so no keypoints can be placed on it: turn off Keypoints by Hand.")
+    points = reference_editor.scene_points(settings)
+    if reference_points.placed_body_points(points) < 2:
+        raise InputError(
+            "Place at least two body points on the photo (Image Editor, TPC tab, Edit Keypoints), or turn off "
+            "Keypoints by Hand."
+        )
+    return reference_points.document(*image.size, points)
+
+
 def _job_folder(settings, job_id: str) -> str:
     """The job's folder as stored in the scene: relative to the .blend when the output folder is."""
     output = settings.output_dir or "//tpc/"
@@ -91,20 +108,21 @@ def _job_settings(settings) -> dict:
 
 def _finish_report(operator: bpy.types.Operator, settings) -> set[str]:
     """The outcome of a job waited for, as operator reports (an ERROR raises in scripts)."""
-    if settings.state == "DONE":
+    if settings.state == JobState.DONE.value:
         operator.report({"INFO"}, f"{settings.frames_done} frames in {bpy.path.abspath(settings.job_folder)}")
         return {"FINISHED"}
     operator.report({"ERROR"}, settings.last_error or f"The job ended {settings.state.lower()}; {settings.frames_done} frames arrived.")
     return {"CANCELLED"}
 
 
-def _fail(operator: bpy.types.Operator, settings, message: str) -> set[str]:
+def fail(operator: bpy.types.Operator, settings, message: str) -> set[str]:
+    """Refuse with one sentence: in the panel (``scene.tpc.last_error``) and as the operator's error."""
     settings.last_error = message
     operator.report({"ERROR"}, message)
     return {"CANCELLED"}
 
 
-def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: jobs.Job) -> set[str]:
+def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: Job) -> set[str]:
     wait = bpy.app.background and operator.wait
     jobs.launch(scene, job, wait=wait)
     if wait:
@@ -116,7 +134,7 @@ def _launch(operator: bpy.types.Operator, scene: bpy.types.Scene, job: jobs.Job)
 def _refuse_if_running(operator: bpy.types.Operator, scene: bpy.types.Scene) -> set[str] | None:
     if jobs.active_job(scene) is None:
         return None
-    return _fail(operator, scene.tpc, "A job is already running in this scene: wait for it or press Cancel first.")
+    return fail(operator, scene.tpc, "A job is already running in this scene: wait for it or press Cancel first.")
 
 
 _WAIT = BoolProperty(
@@ -146,9 +164,11 @@ class TPC_OT_animate(bpy.types.Operator):
         def progress(done: int, total: int) -> None:
             window_manager.progress_update(done * 100 // total)
 
+        settings.warnings = ""
         try:
             connection = _connection(context, settings.backend, settings.timeout)
             reference = _reference_bytes(settings)
+            reference_keypoints = _reference_keypoints(settings)
             job_id = new_job_id(Path(bpy.data.filepath).stem or "untitled", scene.name)
             folder = _job_folder(settings, job_id)
             window_manager.progress_begin(0, 100)
@@ -157,20 +177,24 @@ class TPC_OT_animate(bpy.types.Operator):
             finally:
                 window_manager.progress_end()
         except (AddressError, InputError, pose_sources.PoseSourceError, PoseExportError) as error:
-            return _fail(self, settings, str(error))
+            return fail(self, settings, str(error))
 
+        settings.warnings = "\n".join(poses.warnings)
+        for warning in poses.warnings:
+            self.report({"WARNING"}, warning)
         if isinstance(poses, pose_sources.PoseFiles):
-            submission = jobs.Submission(
-                reference_image=reference, settings=_job_settings(settings),
+            submission = Submission(
+                reference_image=reference, settings=_job_settings(settings), reference_keypoints=reference_keypoints,
                 pose_documents=poses.documents, canvas=poses.canvas, fps=poses.fps,
             )  # fmt: skip
             total = 0  # the backend counts the frames; Accepted says how many
         else:
-            submission = jobs.Submission(
-                reference_image=reference, settings=_job_settings(settings), poses=poses.document, silhouettes=poses.silhouettes
+            submission = Submission(
+                reference_image=reference, settings=_job_settings(settings), reference_keypoints=reference_keypoints,
+                poses=poses.document, silhouettes=poses.silhouettes,
             )
             total = len(poses.document["frames"])
-        job = jobs.Job(
+        job = Job(
             scene_key=scene.as_pointer(), job_id=job_id, folder=folder, folder_path=Path(bpy.path.abspath(folder)),
             connection=connection, submission=submission, replaces_job=settings.job_id,
         )  # fmt: skip
@@ -193,19 +217,19 @@ class TPC_OT_reattach(bpy.types.Operator):
         if (refused := _refuse_if_running(self, scene)) is not None:
             return refused
         if not settings.job_id:
-            return _fail(self, settings, "This scene has no job to re-attach to: press Animate to start one.")
+            return fail(self, settings, "This scene has no job to re-attach to: press Animate to start one.")
         try:
             connection = _connection(context, settings.job_backend or settings.backend, settings.timeout)
         except (AddressError, InputError) as error:
-            return _fail(self, settings, str(error))
+            return fail(self, settings, str(error))
         folder_path = Path(bpy.path.abspath(settings.job_folder))
         present = frames_present(folder_path) if folder_path.is_dir() else 0
         if settings.job_total and present >= settings.job_total:
             vse_strip.show_frames(scene, settings.job_id, settings.job_folder, present, total=present)
-            settings.frames_done, settings.state, settings.last_error, settings.progress = present, "DONE", "", 1.0
+            settings.frames_done, settings.state, settings.last_error, settings.progress = present, JobState.DONE.value, "", 1.0
             self.report({"INFO"}, f"All {present} frames are already in {folder_path}")
             return {"FINISHED"}
-        job = jobs.Job(
+        job = Job(
             scene_key=scene.as_pointer(), job_id=settings.job_id, folder=settings.job_folder, folder_path=folder_path,
             connection=connection, submission=None, start_frame=present,
         )  # fmt: skip
@@ -249,16 +273,16 @@ class TPC_OT_delete_on_backend(bpy.types.Operator):
         try:
             client = _connection(context, settings.job_backend or settings.backend, settings.timeout).client()
         except (AddressError, InputError, ValueError) as error:
-            return _fail(self, settings, str(error))
+            return fail(self, settings, str(error))
         try:
             result = client.delete(job_id)
         except JobFailed as error:
             if error.code != UNKNOWN_JOB:  # e.g. still running elsewhere: the sentence says what to do
-                return _fail(self, settings, f"The backend did not delete job {job_id}: {str(error).rstrip('.')}.")
+                return fail(self, settings, f"The backend did not delete job {job_id}: {str(error).rstrip('.')}.")
             self.report({"INFO"}, f"The backend has no job {job_id} (already deleted)")
             return {"FINISHED"}
         except (ProtocolError, zmq.ZMQError) as error:
-            return _fail(self, settings, f"Job {job_id} was not deleted: {str(error).rstrip('.')}.")
+            return fail(self, settings, f"Job {job_id} was not deleted: {str(error).rstrip('.')}.")
         finally:
             client.close()
         settings.last_error = ""
@@ -304,11 +328,4 @@ class TPC_OT_reset_mapping(bpy.types.Operator):
 CLASSES = (TPC_OT_animate, TPC_OT_reattach, TPC_OT_cancel, TPC_OT_delete_on_backend, TPC_OT_customize_mapping, TPC_OT_reset_mapping)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

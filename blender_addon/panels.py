@@ -12,6 +12,7 @@ import textwrap
 import bpy
 
 from . import jobs, pose_sources
+from .job_worker import JobState
 from .bone_mapping import COCO17_NAMES
 
 
@@ -30,6 +31,9 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     box.prop(settings, "reference_image")
     if settings.reference_thumbnail is not None:
         box.template_icon(icon_value=box.icon(settings.reference_thumbnail), scale=6.0)
+    box.prop(settings, "use_reference_points")
+    if settings.use_reference_points:
+        box.label(text="Place them in the Image Editor, tab TPC", icon="INFO")
 
     box = layout.box()
     box.row().prop(settings, "pose_source", expand=True)
@@ -38,6 +42,9 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         box.prop(settings, "use_mesh_masks")
     else:
         box.prop(settings, "pose_file")
+    row = box.row(align=True)
+    row.operator("tpc.import_motion", icon="IMPORT")
+    row.operator("tpc.frame_performer", icon="VIEW_CAMERA")
     row = box.row(align=True)
     row.prop(scene, "frame_start", text="Start")
     row.prop(scene, "frame_end", text="End")
@@ -59,17 +66,21 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         sub.enabled = bool(settings.job_id)
         sub.operator("tpc.reattach", icon="LINKED")
 
-    if settings.state != "NONE":
+    if settings.state != JobState.NONE.value:
         text = f"{settings.frames_done}/{settings.job_total} frames"
         if settings.status:
             text += f" - {settings.status}"
         layout.progress(factor=settings.progress, type="BAR", text=text)
-        if settings.state == "DETACHED" and not running:
+        if settings.state == JobState.DETACHED.value and not running:
             layout.label(text="Not connected: Re-attach to collect frames", icon="INFO")
-        elif settings.state in {"DONE", "CANCELLED", "FAILED"}:
+        elif settings.state in {JobState.DONE.value, JobState.CANCELLED.value, JobState.FAILED.value}:
             layout.operator("tpc.delete_on_backend", icon="TRASH")
     if settings.last_error:
         _wrapped(layout.box(), settings.last_error, icon="ERROR")
+    if settings.warnings:
+        box = layout.box()
+        for warning in settings.warnings.splitlines():
+            _wrapped(box, warning, icon="INFO")
 
 
 def draw_engine(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -94,7 +105,7 @@ def draw_mapping(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     settings = scene.tpc
     armature = pose_sources.current_armature(scene)
     if armature is None:
-        layout.label(text="Choose an armature (or import the BVH) first", icon="INFO")
+        layout.label(text="Choose an armature (or import the motion) first", icon="INFO")
         return
     mapping = pose_sources.mapping_for(settings, armature)
     if not settings.keypoint_overrides:
@@ -156,11 +167,4 @@ def _panels_for(space: str, prefix: str) -> tuple[type, ...]:
 CLASSES = (*_panels_for("VIEW_3D", "VIEW3D"), *_panels_for("SEQUENCE_EDITOR", "SEQUENCER"))
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

@@ -1,10 +1,10 @@
 """The motion a job follows, from whichever source the user picked in the panel.
 
-An armature goes through :mod:`.pose_export` (camera projection, bone mapping, silhouettes). A BVH
-file is imported once with Blender's own BVH importer into an armature -- which the user can then
-see, retime and frame with the camera -- and takes the same path. BVH files are Y-up by convention,
-but Blender's own BVH exporter writes Blender's Z-up coordinates unchanged; the skeleton's rest pose
-tells which (a standing person is tall, not deep), so both import upright.
+An armature goes through :mod:`.pose_export` (camera projection, bone mapping, silhouettes), and its
+poses are checked before anything is sent (:mod:`.pose_checks`): a job whose frames would all be
+fallbacks, or whose performer is outside the camera in most frames, is refused with one sentence. A
+BVH or FBX file is imported once (:mod:`.motion_import`: upright, human-sized, timed, framed) into an
+armature -- which the user can then see, retime and frame with the camera -- and takes the same path.
 
 Pose files are sent as they are, and the backend validates them and names any problem: a PoseSequence
 JSON as the job's poses, OpenPose JSON (one file, or a folder with a file per frame) and COCO keypoint
@@ -20,13 +20,12 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-import addon_utils
 import bpy
 
-from . import bone_mapping, pose_export, properties
+from . import bone_mapping, pose_checks, pose_export, properties
 from .camera_view import render_size
-
-BVH_SOURCE_PROPERTY = "tpc_bvh_source"  # on an armature imported from a BVH: the file it came from
+from .framing import mapped_body
+from .motion_import import MOTION_EXTENSIONS, MotionImportError, import_motion, imported_armature
 
 
 class PoseSourceError(Exception):
@@ -40,6 +39,7 @@ class PoseFiles:
     documents: list[tuple[str, bytes]]  # (file name, bytes)
     canvas: tuple[int, int]  # the scene's render size, for files that do not state theirs
     fps: float  # the scene's frame rate, for files that do not state one
+    warnings: tuple[str, ...] = ()
 
 
 def collect_poses(
@@ -60,19 +60,25 @@ def collect_poses(
         path = bpy.path.abspath(settings.pose_file)
         if not settings.pose_file:
             raise PoseSourceError(
-                "Choose a pose file (PoseSequence, OpenPose or COCO JSON, or BVH) or a folder of OpenPose files "
-                "in the TPC Animate panel."
+                "Choose a pose file (PoseSequence, OpenPose or COCO JSON, or BVH or FBX motion) or a folder of "
+                "OpenPose files in the TPC Animate panel."
             )
         if not os.path.exists(path):
             raise PoseSourceError(f"The pose file {path} does not exist: choose it again in the TPC Animate panel.")
-        if path.lower().endswith(".bvh"):
-            armature = import_bvh(context, path)
+        if path.lower().endswith(MOTION_EXTENSIONS):
+            armature = motion_armature(context, path)
         else:
             return read_pose_file(scene, path)
     mapping = mapping_for(settings, armature)
-    return pose_export.export_armature(
+    exported = pose_export.export_armature(
         scene, armature, mapping, with_silhouettes=settings.use_mesh_masks, progress=progress
     )
+    verdict = pose_checks.check_armature_poses(exported.document, mapped_body(mapping), scene.frame_start)
+    if verdict.refusal:
+        raise PoseSourceError(verdict.refusal)
+    unmapped = pose_checks.unmapped_warning(armature.name, mapping.unmapped)
+    exported.warnings = [warning for warning in (unmapped, *verdict.warnings) if warning]
+    return exported
 
 
 def mapping_for(settings, armature: bpy.types.Object) -> bone_mapping.BoneMapping:
@@ -80,23 +86,26 @@ def mapping_for(settings, armature: bpy.types.Object) -> bone_mapping.BoneMappin
 
     The panel asks on every redraw (several times a second while a job runs), and resolving a
     generated Rigify rig's 700 bones takes milliseconds, so mappings are cached by what they depend
-    on: the bone names (reading them costs a fraction of resolving them) and the overrides.
+    on: the bone names with their parents (reading them costs a fraction of resolving them) and the
+    overrides.
     """
     overrides = tuple(sorted(properties.overrides_by_index(settings).items()))
-    return _resolved(tuple(armature.data.bones.keys()), overrides)
+    bones = tuple((bone.name, bone.parent.name if bone.parent else None) for bone in armature.data.bones)
+    return _resolved(bones, overrides)
 
 
 @functools.lru_cache(maxsize=16)
-def _resolved(bone_names: tuple[str, ...], overrides: tuple[tuple[int, bone_mapping.BonePoint], ...]) -> bone_mapping.BoneMapping:
-    return bone_mapping.resolve(bone_names, dict(overrides))
+def _resolved(
+    bones: tuple[tuple[str, str | None], ...], overrides: tuple[tuple[int, bone_mapping.BonePoint], ...]
+) -> bone_mapping.BoneMapping:
+    return bone_mapping.resolve(bones, dict(overrides))
 
 
 def current_armature(scene: bpy.types.Scene) -> bpy.types.Object | None:
-    """The armature the panel's mapping applies to: the chosen one, an imported BVH's, or the only one."""
+    """The armature the panel's mapping applies to: the chosen one, an imported motion file's, or the only one."""
     settings = scene.tpc
     if settings.pose_source == "FILE":
-        path = bpy.path.abspath(settings.pose_file)
-        return next((o for o in scene.objects if o.type == "ARMATURE" and o.get(BVH_SOURCE_PROPERTY) == path), None)
+        return imported_armature(scene, bpy.path.abspath(settings.pose_file))
     if settings.armature is not None:
         return settings.armature
     armatures = [obj for obj in scene.objects if obj.type == "ARMATURE"]
@@ -122,6 +131,8 @@ def read_pose_file(scene: bpy.types.Scene, path: str) -> pose_export.ExportedPos
     if isinstance(document, dict) and "frames" in document:
         if not isinstance(document["frames"], list) or not document["frames"]:
             raise PoseSourceError(f"The pose file {path} is a PoseSequence without frames: choose one with poses in it.")
+        if refusal := pose_checks.check_pose_file(document, path).refusal:
+            raise PoseSourceError(refusal)
         return pose_export.ExportedPoses(document=document)
     return _pose_files(scene, [(os.path.basename(path), data)])
 
@@ -138,55 +149,13 @@ def _read_bytes(path: str) -> bytes:
         raise PoseSourceError(f"The pose file {path} cannot be read ({error.strerror}).") from None
 
 
-def import_bvh(context: bpy.types.Context, path: str) -> bpy.types.Object:
-    """The scene's armature imported from this BVH file, importing it (at the scene start) the first time."""
-    scene = context.scene
-    for obj in scene.objects:
-        if obj.type == "ARMATURE" and obj.get(BVH_SOURCE_PROPERTY) == path:
-            return obj
-    if not addon_utils.check("io_anim_bvh")[1]:
-        addon_utils.enable("io_anim_bvh", default_set=False)  # bundled with Blender; only switched off
-    forward, up = ("Y", "Z") if bvh_up_axis(path) == "Z" else ("-Z", "Y")
-    before = set(bpy.data.objects)
+def motion_armature(context: bpy.types.Context, path: str) -> bpy.types.Object:
+    """The scene's armature imported from this motion file, importing it the first time."""
+    armature = imported_armature(context.scene, path)
+    if armature is not None:
+        return armature
+    settings = context.scene.tpc
     try:
-        result = bpy.ops.import_anim.bvh(
-            filepath=path, frame_start=scene.frame_start, use_fps_scale=False, update_scene_fps=False,
-            update_scene_duration=False, rotate_mode="NATIVE", axis_forward=forward, axis_up=up,
-        )  # fmt: skip
-    except RuntimeError as error:
-        raise PoseSourceError(f"Blender's BVH importer could not read {path}: {error}") from None
-    created = [obj for obj in bpy.data.objects if obj not in before and obj.type == "ARMATURE"]
-    if "FINISHED" not in result or not created:
-        raise PoseSourceError(f"Blender's BVH importer made no armature from {path}; check that it is a BVH file.")
-    armature = created[0]
-    armature[BVH_SOURCE_PROPERTY] = path
-    return armature
-
-
-def bvh_up_axis(path: str) -> str:
-    """'Y' or 'Z': the axis along which the BVH skeleton's rest pose is tallest (Y is the convention)."""
-    stack = [(0.0, 0.0, 0.0)]  # position of the joint whose { } block is open
-    heights: list[tuple[float, float]] = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                words = line.split()
-                if not words:
-                    continue
-                if words[0] == "MOTION":
-                    break
-                if words[0] == "{":
-                    stack.append(stack[-1])
-                elif words[0] == "}" and len(stack) > 1:
-                    stack.pop()
-                elif words[0] == "OFFSET" and len(stack) > 1:
-                    offset = [float(value) for value in words[1:4]]
-                    parent = stack[-2]
-                    stack[-1] = tuple(p + o for p, o in zip(parent, offset))
-                    heights.append((stack[-1][1], stack[-1][2]))
-    except (OSError, ValueError) as error:
-        raise PoseSourceError(f"{path} is not a BVH file TPC Animate can read ({error}).") from None
-    if not heights:
-        raise PoseSourceError(f"{path} has no skeleton (no HIERARCHY with OFFSET lines); is it a BVH file?")
-    ys, zs = zip(*heights)
-    return "Z" if max(zs) - min(zs) > max(ys) - min(ys) else "Y"
+        return import_motion(context, path, lambda rig: mapping_for(settings, rig)).armature
+    except MotionImportError as error:
+        raise PoseSourceError(str(error)) from None

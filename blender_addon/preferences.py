@@ -61,11 +61,4 @@ def get(context: bpy.types.Context) -> TPCPreferences:
 CLASSES = (TPCPreferences, TPC_OT_generate_keys)
 
 
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)

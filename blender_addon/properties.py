@@ -10,10 +10,12 @@ import os
 
 import bpy
 from bpy.props import (
-    BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty,
+    BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
+    StringProperty,
 )  # fmt: skip
 
 from .bone_mapping import COCO17_NAMES
+from .job_worker import JobState
 
 DEFAULT_BACKEND = "tcp://127.0.0.1:5555"
 THUMBNAIL_PROPERTY = "tpc_thumbnail"  # on an image the add-on loaded only to show the reference photo
@@ -23,14 +25,7 @@ _RELATIVE_PATH = (
     {"PATH_SUPPORTS_BLEND_RELATIVE"} if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set()
 )
 
-JOB_STATES = (
-    ("NONE", "No Job", "No job was started in this scene"),
-    ("RUNNING", "Running", "Frames are arriving from the backend"),
-    ("DETACHED", "Not Connected", "The job may still run on the backend; Re-attach collects its frames"),
-    ("DONE", "Done", "Every frame arrived"),
-    ("CANCELLED", "Cancelled", "The job was cancelled; the frames that arrived are kept"),
-    ("FAILED", "Failed", "The job stopped with an error; the frames that arrived are kept"),
-)
+JOB_STATES = tuple((state.value, state.label, state.description) for state in JobState)
 
 
 def _reference_changed(settings: "TPCSettings", _context) -> None:
@@ -80,6 +75,14 @@ class TPCKeypointOverride(bpy.types.PropertyGroup):
     )
 
 
+class TPCReferencePoint(bpy.types.PropertyGroup):
+    """A keypoint placed by hand on the reference photo (see reference_points)."""
+
+    # `name` (inherited) holds the keypoint name, e.g. "left_wrist" or "left_hand_04".
+    location: FloatVectorProperty(name="Location", size=2, description="Where on the photo, in its pixels from the top left")
+    placed: BoolProperty(name="Placed", default=True, description="On the photo (off: not visible, sent with confidence 0)")
+
+
 class TPCSettings(bpy.types.PropertyGroup):
     # -- the shot ---------------------------------------------------------------------------------------
     reference_image: StringProperty(
@@ -87,6 +90,17 @@ class TPCSettings(bpy.types.PropertyGroup):
         description="Photo of the person who should perform the motion (PNG, JPEG, WebP, TIFF or BMP)",
     )  # fmt: skip
     reference_thumbnail: PointerProperty(type=bpy.types.Image, options={"HIDDEN"})
+    use_reference_points: BoolProperty(
+        name="Keypoints by Hand", default=False,
+        description=(
+            "Send the keypoints placed on the photo in the Image Editor (TPC tab) instead of letting the backend "
+            "find the person: for stylised or drawn characters it does not find"
+        ),
+    )  # fmt: skip
+    reference_hands: BoolProperty(
+        name="With Hands", default=False, description="Place the 21 points of each hand too (Reset lays them out)"
+    )
+    reference_points: CollectionProperty(type=TPCReferencePoint)
     pose_source: EnumProperty(
         name="Pose Source",
         items=(
@@ -162,11 +176,16 @@ class TPCSettings(bpy.types.PropertyGroup):
     frames_done: IntProperty(description="Frames on disk, counted from the first without a gap")
     progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
     status: StringProperty(description="The backend's last progress message")
-    state: EnumProperty(items=JOB_STATES, default="NONE")
+    state: EnumProperty(items=JOB_STATES, default=JobState.NONE.value)
     last_error: StringProperty(description="What went wrong last, and what to do about it")
+    warnings: StringProperty(
+        description="What may make the last job's frames look wrong, one sentence a line (joints without a bone, "
+        "frames with the performer out of view)"
+    )
 
 
-CLASSES = (TPCKeypointOverride, TPCSettings)
+CLASSES = (TPCKeypointOverride, TPCReferencePoint, TPCSettings)
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
 
 
 def overrides_by_index(settings: TPCSettings) -> dict[int, tuple[str, str]]:
@@ -179,12 +198,10 @@ def overrides_by_index(settings: TPCSettings) -> dict[int, tuple[str, str]]:
 
 
 def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
+    _register_classes()
     bpy.types.Scene.tpc = PointerProperty(type=TPCSettings)
 
 
 def unregister() -> None:
     del bpy.types.Scene.tpc
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    _unregister_classes()

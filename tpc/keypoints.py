@@ -108,6 +108,25 @@ def convert_to_coco17(keypoints: np.ndarray, layout: str) -> np.ndarray:
     return points[list(table)].copy()
 
 
+OPENPOSE_NECK = 1  # the one COCO-18 point COCO-17 lacks
+
+
+def to_openpose18(keypoints: np.ndarray) -> np.ndarray:
+    """COCO-17 (17, 3) as OpenPose COCO-18 (18, 3), every point as it is, plus the neck.
+
+    The neck is the shoulders' midpoint with the lower of their confidences, (0, 0, 0) unless both
+    shoulders have some; OpenPose files and OpenPose-style drawings both need it.
+    """
+    points = np.asarray(keypoints, dtype=np.float64)
+    count, table = SOURCE_LAYOUTS["openpose_coco18"]
+    out = np.zeros((count, 3))
+    out[list(table)] = points
+    shoulders = points[[LEFT_SHOULDER, RIGHT_SHOULDER]]
+    if (shoulders[:, 2] > 0).all():
+        out[OPENPOSE_NECK] = [*shoulders[:, :2].mean(axis=0), shoulders[:, 2].min()]
+    return out
+
+
 def detect_layout(count: int) -> str:
     """Name the layout of a flat keypoint list by its number of points (17, 18, 25 or 33)."""
     for name, (size, _) in SOURCE_LAYOUTS.items():

@@ -19,6 +19,7 @@ import numpy as np
 
 from .calibration import CalibrationConfig, FrameCalibration, PersonFit
 from .drawing import draw_openpose
+from .wholebody import HandsFace
 
 _THUMB = 220
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -51,9 +52,11 @@ def _sample(
     target_people: list[np.ndarray],
     canvas_size: tuple[int, int],
     score: float,
+    hands_face: Callable[[int], Sequence[HandsFace]] | None,
 ) -> _Sample:
     calibrated = frame if isinstance(frame, FrameCalibration) else frame()
-    return _Sample(index, *_frame_thumbnails(calibrated, target_people, canvas_size), score)
+    extras = hands_face(index) if hands_face is not None else None
+    return _Sample(index, *_frame_thumbnails(calibrated, target_people, canvas_size, extras), score)
 
 
 class CalibrationReport:
@@ -63,6 +66,8 @@ class CalibrationReport:
     sequences. A frame's fits are enough for the JSON and the curves; the images of a full
     calibration are needed only for the few frames the picture shows, so a caller that has only fits
     (:meth:`add_fits`) hands over a way to calibrate the frame, used for those frames alone.
+    ``hands_face`` gives a frame's hands and faces by index (e.g. ``PoseSequence.hands_face_of``)
+    for the target poses pictured; without it they are drawn body only.
     """
 
     def __init__(
@@ -73,8 +78,10 @@ class CalibrationReport:
         num_frames: int,
         config: CalibrationConfig | None = None,
         samples: int = 3,
+        hands_face: Callable[[int], Sequence[HandsFace]] | None = None,
     ) -> None:
         self.canvas_size = canvas_size
+        self._hands_face = hands_face
         self.num_frames = num_frames
         self.config = config or CalibrationConfig()
         self.frames: list[list[dict]] = []
@@ -116,12 +123,12 @@ class CalibrationReport:
         is_wanted = index in self._wanted
         is_worst = self._worst is None or score < self._worst.score
         if is_wanted:
-            self._samples[index] = _sample(index, frame, target_people, self.canvas_size, score)
+            self._samples[index] = _sample(index, frame, target_people, self.canvas_size, score, self._hands_face)
         if is_worst:
             if is_wanted:
                 self._worst = self._samples[index]
             elif isinstance(frame, FrameCalibration):  # at hand now: thumbnails cost less than keeping it
-                self._worst = _sample(index, frame, target_people, self.canvas_size, score)
+                self._worst = _sample(index, frame, target_people, self.canvas_size, score, self._hands_face)
             else:  # a later frame may score lower still: calibrate this one only if it stays the worst
                 self._worst = _LaterSample(index, frame, target_people, score)
 
@@ -155,7 +162,9 @@ class CalibrationReport:
         """The report picture as an RGB array."""
         if isinstance(self._worst, _LaterSample):
             later = self._worst
-            self._worst = _sample(later.index, later.calibration, later.target_people, self.canvas_size, later.score)
+            self._worst = _sample(
+                later.index, later.calibration, later.target_people, self.canvas_size, later.score, self._hands_face
+            )
         samples = [self._samples[i] for i in sorted(self._samples)]
         if self._worst is not None and self._worst.index not in self._samples:
             samples.append(self._worst)
@@ -265,7 +274,10 @@ def _reference_thumbnail(image: np.ndarray, people: list[tuple[np.ndarray, np.nd
 
 
 def _frame_thumbnails(
-    frame: FrameCalibration, target_people: list[np.ndarray], canvas_size: tuple[int, int]
+    frame: FrameCalibration,
+    target_people: list[np.ndarray],
+    canvas_size: tuple[int, int],
+    hands_face: Sequence[HandsFace] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     width, height = canvas_size
     pose = np.zeros((height, width, 3), np.uint8)
@@ -273,7 +285,7 @@ def _frame_thumbnails(
     if frame.target_shape is not None:
         shape = cv2.resize(frame.target_shape.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
         pose[shape] = (40, 40, 70)
-    draw_openpose(pose, list(target_people))
+    draw_openpose(pose, list(target_people), hands_face)
     overlay = np.zeros((height, width, 3), np.uint8)
     if shape is not None:
         overlay[shape] = (40, 70, 150)

@@ -1,4 +1,5 @@
-"""``tpc-backend models``: get the diffusion engine's weights (``pull``) or write a tiny test set (``tiny``)."""
+"""``tpc-backend models``: get the diffusion engine's weights (``pull``), convert the released
+AnimateAnyone-family files (``convert``), or write a tiny test set (``tiny``)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="models_action", required=True, metavar="ACTION")
     pull = actions.add_parser(
         "pull",
-        help="download the default weights (SD1.x image-variations UNet/VAE/CLIP, ControlNet OpenPose, AnimateDiff) into DIR",
-        description="Download the default diffusers-format weights from Hugging Face into DIR (about 8 GB) "
-        "and write DIR/models.json. Needs internet.",
+        help="download weights into DIR: the released AnimateAnyone/MusePose models, or public parts (ControlNet profile)",
+        description="Download weights from Hugging Face into DIR and write DIR/models.json. Needs internet. "
+        "--profile animate-anyone or musepose fetches the released files (about 8 GB) and converts them as "
+        "`models convert` does; controlnet (the default) fetches an image-variations UNet/VAE/CLIP, ControlNet "
+        "OpenPose and an AnimateDiff adapter (about 8 GB), parts never trained together for animation.",
     )
-    pull.add_argument("directory", metavar="DIR", help="models folder to create or update")
+    pull.add_argument("directory", metavar="DIR", help="models folder to create (or update, for controlnet)")
+    pull.add_argument(
+        "--profile", choices=("controlnet", "animate-anyone", "musepose"), default="controlnet", help="what to download (default %(default)s)"
+    )
     pull.set_defaults(handler=run_pull)
+    convert = actions.add_parser(
+        "convert",
+        help="convert released Moore-AnimateAnyone or MusePose files (pretrained_weights/) into a models folder",
+        description="Convert the released AnimateAnyone-family checkpoints, laid out as the project's download "
+        "script lays them out, into a new models folder OUT (profile reference-poseguider). Every tensor is "
+        "checked and kept bit for bit; the first problem stops with one sentence and leaves OUT absent.",
+    )
+    convert.add_argument("--from", dest="family", required=True, choices=("animate-anyone", "musepose"), help="which release SRC holds")
+    convert.add_argument("source", metavar="SRC", help="the project's pretrained_weights folder")
+    convert.add_argument("target", metavar="OUT", help="models folder to create (must not exist)")
+    convert.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), help="store the weights in this precision (default: as released)")
+    convert.set_defaults(handler=run_convert)
     tiny = actions.add_parser(
         "tiny",
         help="write tiny random weights in the same layout (tests and smoke checks; the frames are noise)",
@@ -43,10 +61,22 @@ def _target(directory: str) -> Path:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from ..engines.diffusion.pull import pull_default_models
+    from ..engines.diffusion.pull import pull_default_models, pull_released
 
-    folder = pull_default_models(_target(args.directory), say=lambda line: print(line, file=sys.stderr))
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    if args.profile == "controlnet":
+        folder = pull_default_models(_target(args.directory), say=say)
+    else:
+        folder = pull_released(args.profile, _target(args.directory), say=say)
     print(f"models ready in {folder.root}; serve them with `tpc-backend serve --models {folder.root}`", file=sys.stderr)
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from ..engines.diffusion.convert import convert_released
+
+    folder = convert_released(args.family, args.source, args.target, args.dtype, say=lambda line: print(line, file=sys.stderr))
+    print(f"serve them with `tpc-backend serve --models {folder.root}`", file=sys.stderr)
     return 0
 
 

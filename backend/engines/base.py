@@ -43,8 +43,8 @@ class RenderSettings:
 
     engine: str = "preview"
     seed: int = 0
-    steps: int = 25
-    guidance: float = 3.5
+    steps: int | None = None  # None: as the diffusion engine's models were trained (models.json "inference")
+    guidance: float | None = None
     groups: int = DEFAULT_GROUPS  # iterative propagation M (paper Algorithm 1)
     tpc: bool = True  # False: plain reference conditioning, no calibrated images
     person_tokens: bool = True  # diffusion: calibrated banks keep the person's tokens; False: whole banks (paper Sec. 4.3)

@@ -1,10 +1,10 @@
 """The ``preview`` engine: what the diffusion model will be conditioned on, in seconds, on any machine.
 
-Each frame is the target pose drawn as an OpenPose skeleton (the picture pose-guided models read)
-with the calibrated reference person laid over it. With TPC off, the uncalibrated reference person
-is laid over instead, so the misalignment TPC removes is plain to see. No weights, no randomness:
-a frame depends only on its own inputs, so any frame can be rendered first, and a resumed job gives
-the same bytes as an uninterrupted one.
+Each frame is the target pose drawn as DWPose draws it, hands and face included (the picture
+pose-guided models read), with the calibrated reference person laid over it. With TPC off, the
+uncalibrated reference person is laid over instead, so the misalignment TPC removes is plain to see.
+No weights, no randomness: a frame depends only on its own inputs, so any frame can be rendered
+first, and a resumed job gives the same bytes as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class PreviewEngine(Engine):
                 person, mask = calibration.image, calibration.mask
             else:
                 person, mask = plain
-            frame = _composite(render_openpose(job.poses.frames[index], job.poses.size), person, mask)
+            pose = render_openpose(job.poses.frames[index], job.poses.size, job.poses.hands_face_of(index))
+            frame = _composite(pose, person, mask)
             if job.size != job.poses.size:
                 frame = cv2.resize(frame, job.size, interpolation=cv2.INTER_AREA)
             emit(index, frame)

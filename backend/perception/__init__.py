@@ -1,4 +1,4 @@
-"""Perception: people, COCO-17 keypoints and person masks from photos and driving videos, offline.
+"""Perception: people, COCO-17 keypoints, hands, faces and person masks from photos and videos, offline.
 
 :func:`detect_people` is the entry point the backend service and the ``tpc`` command use. Models sit
 behind two small interfaces (:mod:`.estimators`) picked by name: ``mediapipe`` (default, bundled,
@@ -17,7 +17,7 @@ from .estimators import (
     mask_estimator,
     pose_estimator,
 )
-from .people import NO_PERSON, PeopleDetector, detect_people, segment_people
+from .people import NO_PERSON, PeopleDetector, Person, detect_people, segment_people
 
 __all__ = [
     "Detection",
@@ -27,6 +27,7 @@ __all__ = [
     "NO_PERSON",
     "POSE_ESTIMATORS",
     "PeopleDetector",
+    "Person",
     "PoseEstimator",
     "detect_people",
     "mask_estimator",

@@ -1,10 +1,11 @@
 """The two small interfaces every perception model implements, and the registry that picks them by name.
 
-A *pose estimator* finds people and their COCO-17 keypoints in an image; a *mask estimator* cuts out
-the people it is given. Keeping the two apart lets a user pair any keypoint model with any
-segmenter (MediaPipe with SAM, MMPose with MediaPipe...), and keeps everything around them (views,
-retries, several people, videos) model-agnostic. Optional models are imported only when asked for,
-so a missing package costs nothing until someone names it, and then it costs one sentence.
+A *pose estimator* finds people and their COCO-17 keypoints in an image (and, when it can and is
+asked to, their hands and face); a *mask estimator* cuts out the people it is given. Keeping the
+two apart lets a user pair any keypoint model with any segmenter (MediaPipe with SAM, MMPose with
+MediaPipe...), and keeps everything around them (views, retries, several people, videos)
+model-agnostic. Optional models are imported only when asked for, so a missing package costs
+nothing until someone names it, and then it costs one sentence.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from tpc.wholebody import HandsFace
+
 from ..errors import UserError
 
 
@@ -23,11 +26,13 @@ class Detection:
     """One person as a model sees them, in the pixels of the image it was given.
 
     ``mask`` is the model's own soft person mask (0..1, image size) when it makes one (MediaPipe's
-    pose model does); mask estimators may use it as a hint.
+    pose model does); mask estimators may use it as a hint. ``hands_face`` is None from a model
+    that does not look for hands and face (or was not asked to).
     """
 
     keypoints: np.ndarray  # (17, 3): x, y, confidence
     mask: np.ndarray | None = None
+    hands_face: HandsFace | None = None
 
 
 class PoseEstimator(Protocol):
@@ -52,6 +57,7 @@ class EstimatorSettings:
 
     ``sam_model_type`` (vit_b, vit_l, vit_h) is optional: the architecture is read from the
     checkpoint, and a stated type is checked against it. ``device`` defaults to CUDA when present.
+    ``whole_body`` asks the pose estimator for hands and face too (MediaPipe only; others ignore it).
     """
 
     sam_checkpoint: str | None = None
@@ -61,6 +67,7 @@ class EstimatorSettings:
     mmpose_detector_config: str | None = None
     mmpose_detector_checkpoint: str | None = None
     device: str | None = None
+    whole_body: bool = False
 
 
 def torch_device(requested: str | None) -> str:
@@ -77,7 +84,7 @@ def torch_device(requested: str | None) -> str:
 def _mediapipe_pose(settings: EstimatorSettings) -> PoseEstimator:
     from .mediapipe_estimators import MediaPipePose
 
-    return MediaPipePose()
+    return MediaPipePose(whole_body=settings.whole_body)
 
 
 def _mmpose_pose(settings: EstimatorSettings) -> PoseEstimator:
@@ -101,7 +108,7 @@ def _sam_mask(settings: EstimatorSettings) -> MaskEstimator:
 # name -> (factory, the settings it reads); estimators are shared per name and those settings.
 _MMPOSE_FIELDS = ("mmpose_config", "mmpose_checkpoint", "mmpose_detector_config", "mmpose_detector_checkpoint", "device")
 POSE_ESTIMATORS: dict[str, tuple[Callable[[EstimatorSettings], PoseEstimator], tuple[str, ...]]] = {
-    "mediapipe": (_mediapipe_pose, ()),
+    "mediapipe": (_mediapipe_pose, ("whole_body",)),
     "mmpose": (_mmpose_pose, _MMPOSE_FIELDS),
 }
 MASK_ESTIMATORS: dict[str, tuple[Callable[[EstimatorSettings], MaskEstimator], tuple[str, ...]]] = {

@@ -3,7 +3,9 @@
 mediapipe 0.10.21 ships the full pose model and the selfie segmentation models inside its wheel,
 so these work offline out of the box; the lite and heavy pose models are not bundled (MediaPipe
 would download them), so they are never used. BlazePose finds one person per call and gives 33 landmarks plus a
-person mask; the landmarks become COCO-17 with their visibility as confidence. A MediaPipe graph is
+person mask; the landmarks become COCO-17 with their visibility as confidence. With ``whole_body``
+the same BlazePose runs inside MediaPipe Holistic (also bundled), which adds both hands and the
+face mesh (:mod:`.hands_face`); the body and mask are the same either way. A MediaPipe graph is
 not thread-safe, so each estimator serialises its calls.
 
 MediaPipe's C++ side prints a dozen log lines to the process's stderr while a graph starts and first
@@ -36,6 +38,7 @@ from tpc import keypoints as kp
 from ..errors import UserError
 from .body import person_box, upright_quarter_turns
 from .estimators import Detection
+from .hands_face import from_holistic
 from .views import person_view
 
 
@@ -100,37 +103,64 @@ def _point_stderr_at_devnull() -> int:
     return saved
 
 
+_MODELS = {  # what each graph needs from the wheel (MediaPipe would try to download a missing one)
+    False: ("pose_landmark/pose_landmark_full.tflite",),
+    True: (
+        "pose_landmark/pose_landmark_full.tflite",
+        "hand_landmark/hand_landmark_full.tflite",
+        "holistic_landmark/hand_recrop.tflite",
+        "face_landmark/face_landmark.tflite",
+    ),
+}
+
+
 class MediaPipePose:
-    """BlazePose full in static-image mode, with its segmentation mask."""
+    """BlazePose full in static-image mode, with its segmentation mask; inside Holistic for ``whole_body``."""
 
     name = "mediapipe"
 
-    def __init__(self) -> None:
-        model = Path(mp.__file__).parent / "modules" / "pose_landmark" / "pose_landmark_full.tflite"
-        if not model.is_file():  # MediaPipe would try to download it
-            raise UserError(
-                f"MediaPipe's pose model {model} is missing; reinstall mediapipe==0.10.21, whose wheel contains it",
-                "missing_package",
-            )
+    def __init__(self, whole_body: bool = False) -> None:
+        for model in _MODELS[whole_body]:
+            path = Path(mp.__file__).parent / "modules" / model
+            if not path.is_file():
+                raise UserError(
+                    f"MediaPipe's model {path} is missing; reinstall mediapipe==0.10.21, whose wheel contains it",
+                    "missing_package",
+                )
+        self.whole_body = whole_body
         self._lock = threading.Lock()
         self._quiet_calls = _QUIET_CALLS  # the landmark stage logs when it first finds a person
         with _quiet_native_stderr(True):
-            self._pose = mp.solutions.pose.Pose(static_image_mode=True, enable_segmentation=True, model_complexity=1)
-            self._pose.process(_BLANK)  # waits for the graph's threads to finish starting (and logging)
+            if whole_body:
+                self._graph = mp.solutions.holistic.Holistic(static_image_mode=True, enable_segmentation=True, model_complexity=1)
+            else:
+                self._graph = mp.solutions.pose.Pose(static_image_mode=True, enable_segmentation=True, model_complexity=1)
+            self._graph.process(_BLANK)  # waits for the graph's threads to finish starting (and logging)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         height, width = image.shape[:2]
         with self._lock, _quiet_native_stderr(self._quiet_calls > 0):
-            result = self._pose.process(np.ascontiguousarray(image))
+            result = self._graph.process(np.ascontiguousarray(image))
             self._quiet_calls = 0 if result.pose_landmarks is not None else self._quiet_calls - 1
         if result.pose_landmarks is None:
             return []
-        # MediaPipe's 0..1 span the image's edges; our pixel centres sit at integers (OpenCV's convention).
-        landmarks = np.array([[p.x * width - 0.5, p.y * height - 0.5, p.visibility] for p in result.pose_landmarks.landmark])
+
+        def pixels(landmarks, visibility: bool = False) -> np.ndarray | None:
+            # MediaPipe's 0..1 span the image's edges; our pixel centres sit at integers (OpenCV's convention).
+            if landmarks is None:
+                return None
+            return np.array([[p.x * width - 0.5, p.y * height - 0.5] + ([p.visibility] if visibility else []) for p in landmarks.landmark])
+
+        landmarks = pixels(result.pose_landmarks, visibility=True)
         keypoints = kp.convert_to_coco17(landmarks, "blazepose33")
         keypoints[:, 2] = np.clip(keypoints[:, 2], 0.0, 1.0)
         mask = None if result.segmentation_mask is None else np.asarray(result.segmentation_mask, dtype=np.float32)
-        return [Detection(keypoints=keypoints, mask=mask)]
+        hands_face = None
+        if self.whole_body:
+            hands_face = from_holistic(
+                landmarks, pixels(result.left_hand_landmarks), pixels(result.right_hand_landmarks), pixels(result.face_landmarks)
+            )
+        return [Detection(keypoints=keypoints, mask=mask, hands_face=hands_face)]
 
 
 class MediaPipeMask:

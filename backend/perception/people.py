@@ -14,7 +14,9 @@ views (tpc_backend.perception.views) and works person by person:
    mostly on someone already found is an echo of them and is ignored.
 
 Then the mask estimator cuts every person out of the original image, and the masks are cleaned
-(tpc_backend.perception.mask_cleanup).
+(tpc_backend.perception.mask_cleanup). A pose estimator that finds hands and faces finds them in
+the same look as the body, so they come from the view the body's keypoints came from, and are
+checked to sit at that body's wrists and nose (tpc_backend.perception.hands_face).
 
 Limits: people smaller than about an eighth of the image's short side are not found even through
 the tiles; tiles are not combined with turns; people who overlap heavily may be found as one, since
@@ -32,10 +34,12 @@ import numpy as np
 
 from tpc import keypoints as kp
 from tpc.matching import person_distance
+from tpc.wholebody import HandsFace
 
 from ..errors import UserError
 from .body import person_box, upright_quarter_turns
 from .estimators import Detection, EstimatorSettings, MaskEstimator, PoseEstimator, mask_estimator, pose_estimator
+from .hands_face import attach
 from .mask_cleanup import clean_masks
 from .views import View, person_view, zoom_tiles
 
@@ -58,6 +62,16 @@ class FoundPerson:
     keypoints: np.ndarray  # (17, 3)
     hint: np.ndarray | None  # the pose model's own soft mask, original pixels, when it made one
     view: View
+    hands_face: HandsFace | None = None  # when the pose estimator looks for them
+
+
+@dataclass
+class Person:
+    """A person found in a photo: COCO-17 keypoints, boolean mask, and hands and face when looked for."""
+
+    keypoints: np.ndarray  # (17, 3)
+    mask: np.ndarray  # (H, W) bool
+    hands_face: HandsFace | None = None
 
 
 class PeopleDetector:
@@ -69,8 +83,8 @@ class PeopleDetector:
         self.retries = retries
         self.quarter_turns = 0  # how the last person found had to be turned; tried first next time
 
-    def detect(self, image: np.ndarray, max_people: int = 1, *, thorough: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Up to ``max_people`` people as (keypoints (17, 3), boolean mask (H, W)); [] when none.
+    def detect(self, image: np.ndarray, max_people: int = 1, *, thorough: bool = True) -> list[Person]:
+        """Up to ``max_people`` people (keypoints, mask, hands and face); [] when none.
 
         ``thorough=False`` (videos) retries only while nobody has been found: looking for a person
         who is not there through every turn and tile, in every frame, costs more than it finds.
@@ -82,7 +96,7 @@ class PeopleDetector:
         detections = [Detection(keypoints=p.keypoints, mask=p.hint) for p in found]
         soft = self.mask.segment(image, detections)
         masks = clean_masks(soft, [p.keypoints for p in found])
-        return [(p.keypoints, m) for p, m in zip(found, masks)]
+        return [Person(p.keypoints, m, p.hands_face) for p, m in zip(found, masks)]
 
     def find(self, image: np.ndarray, max_people: int = 1, *, thorough: bool = True) -> list[FoundPerson]:
         """The people's keypoints (and the pose model's own masks), without the final segmentation."""
@@ -148,16 +162,24 @@ class PeopleDetector:
         return None
 
     def _look(self, image: np.ndarray, view: View, size: tuple[int, int]) -> list[FoundPerson]:
+        def to_original(points: np.ndarray) -> np.ndarray:
+            """Points of the view in the original's pixels; those outside the original are unseen."""
+            points = view.points_to_original(points)
+            outside = (points[:, 0] < -0.5) | (points[:, 0] > size[0] - 0.5)
+            outside |= (points[:, 1] < -0.5) | (points[:, 1] > size[1] - 0.5)
+            points[outside, 2] = 0.0
+            return points
+
         people = []
         for detection in self.pose.detect(view.render(image)):
-            keypoints = view.points_to_original(detection.keypoints)
-            outside = (keypoints[:, 0] < -0.5) | (keypoints[:, 0] > size[0] - 0.5)
-            outside |= (keypoints[:, 1] < -0.5) | (keypoints[:, 1] > size[1] - 0.5)
-            keypoints[outside, 2] = 0.0
+            keypoints = to_original(detection.keypoints)
             if kp.visible(keypoints).sum() < MIN_VISIBLE:
                 continue
             hint = None if detection.mask is None else view.mask_to_original(detection.mask, size)
-            people.append(FoundPerson(keypoints=keypoints, hint=hint, view=view))
+            hands_face = None
+            if detection.hands_face is not None:
+                hands_face = attach(keypoints, detection.hands_face.mapped(to_original))
+            people.append(FoundPerson(keypoints=keypoints, hint=hint, view=view, hands_face=hands_face))
         return people
 
     @staticmethod
@@ -222,6 +244,7 @@ def detect_people(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Up to ``max_people`` people in an RGB photo: (COCO-17 keypoints (17, 3), boolean mask (H, W)).
 
+    The body is all the backend's reference needs (use :class:`PeopleDetector` for hands and face).
     Keypoints are in the photo's pixels; those outside it have confidence 0. People come in the
     order they were found (the model's most prominent first). Raises :class:`UserError` ("no_person") when nobody is found after the
     retries, and for an unknown estimator or a missing optional package or checkpoint.
@@ -230,7 +253,7 @@ def detect_people(
     people = detector.detect(image_rgb, max_people)
     if not people:
         raise UserError(NO_PERSON, "no_person")
-    return people
+    return [(person.keypoints, person.mask) for person in people]
 
 
 def segment_people(

@@ -42,15 +42,16 @@ def _smoothing_factor(cutoff: np.ndarray | float, elapsed: float) -> np.ndarray:
 
 
 class KeypointFilter:
-    """One-Euro filter for one person's (17, 3) keypoints over time; confidences pass through."""
+    """One-Euro filter for one person's (N, 3) points over time (the body's 17, a hand's 21, a face's
+    68); confidences pass through."""
 
-    def __init__(self, settings: OneEuroSettings, unit: float) -> None:
+    def __init__(self, settings: OneEuroSettings, unit: float, count: int = kp.NUM_KEYPOINTS) -> None:
         self.settings = settings
         self.unit = float(unit)  # pixels per filter unit (the frame height)
-        self._value = np.zeros((kp.NUM_KEYPOINTS, 2))
-        self._speed = np.zeros((kp.NUM_KEYPOINTS, 2))
-        self._alive = np.zeros(kp.NUM_KEYPOINTS, dtype=bool)
-        self._has_speed = np.zeros(kp.NUM_KEYPOINTS, dtype=bool)  # a speed estimate exists (not just 0)
+        self._value = np.zeros((count, 2))
+        self._speed = np.zeros((count, 2))
+        self._alive = np.zeros(count, dtype=bool)
+        self._has_speed = np.zeros(count, dtype=bool)  # a speed estimate exists (not just 0)
         self._time: float | None = None
 
     def __call__(self, time: float, keypoints: np.ndarray) -> np.ndarray:

@@ -6,8 +6,10 @@ are followed from frame to frame by their keypoints, so a person keeps their pla
 list (ordered by when they first appeared) and their own smoothing filter. Pose models miss a person
 now and then for a frame or two (motion blur, someone walking past); a track therefore outlives
 ``TRACK_PATIENCE`` unseen frames, and a person found again within them is the same person, in the
-same place of the list, smoothed by the same filter. Masks are written as each frame is done; a file
-damaged or cut short part-way keeps the frames before the damage, with a warning.
+same place of the list, smoothed by the same filter. Hands and faces, when the detector finds them,
+follow their person's track and are smoothed by filters of their own (a hand that goes out of sight
+restarts its filter when it comes back, like any point). Masks are written as each frame is done; a
+file damaged or cut short part-way keeps the frames before the damage, with a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from tpc.image_io import write_png
 from tpc.matching import min_cost_assignment, person_distance
 from tpc.pose_sequence import MAX_CANVAS, MAX_FRAMES, PoseSequence
+from tpc.wholebody import BODY_ONLY, HandsFace
 
 from ..errors import UserError
 from .people import SHARED_KEYPOINTS, PeopleDetector
@@ -104,7 +107,7 @@ class _Track:
 
     keypoints: np.ndarray  # where the person was last seen
     unseen: int = 0  # frames since then
-    smoother: KeypointFilter | None = None
+    smoothers: dict[str, KeypointFilter] = field(default_factory=dict)  # body, left_hand, right_hand, face
 
 
 @dataclass
@@ -144,14 +147,24 @@ class PeopleTracks:
         self.tracks = {i: t for i, t in self.tracks.items() if t.unseen <= self.patience}
         return [int(i) for i in ids]  # type: ignore[arg-type]
 
-    def smooth(self, track_id: int, seconds: float, keypoints: np.ndarray) -> np.ndarray:
-        """The person's keypoints through their track's filter (as given without smoothing)."""
+    def smooth(self, track_id: int, seconds: float, points: np.ndarray, part: str = "body") -> np.ndarray:
+        """A part of the person (their body keypoints, a hand, their face) through the track's filter
+        for it (as given without smoothing)."""
         if self.smoothing is None:
-            return keypoints
-        track = self.tracks[track_id]
-        if track.smoother is None:
-            track.smoother = KeypointFilter(self.smoothing, self.unit)
-        return track.smoother(seconds, keypoints)
+            return points
+        smoothers = self.tracks[track_id].smoothers
+        if part not in smoothers:
+            smoothers[part] = KeypointFilter(self.smoothing, self.unit, count=len(points))
+        return smoothers[part](seconds, points)
+
+    def smooth_hands_face(self, track_id: int, seconds: float, found: HandsFace | None) -> HandsFace:
+        """The person's hands and face through their track's filters (:data:`BODY_ONLY` when not looked for)."""
+        if found is None:
+            return BODY_ONLY
+        parts = {"left_hand": found.left_hand, "right_hand": found.right_hand, "face": found.face}
+        return HandsFace(**{
+            name: None if points is None else self.smooth(track_id, seconds, points, name) for name, points in parts.items()
+        })
 
 
 @dataclass
@@ -179,6 +192,7 @@ def extract_video_poses(
     """
     with VideoReader(path) as video:
         frames: list[list[np.ndarray]] = []
+        parts: list[list[HandsFace]] = []
         size: tuple[int, int] | None = None
         tracks: PeopleTracks | None = None
         masks = Path(masks_dir) if masks_dir is not None else None
@@ -198,13 +212,14 @@ def extract_video_poses(
             if len(frames) >= MAX_FRAMES:
                 raise UserError(f"video {video.path} has more than {MAX_FRAMES} frames; cut it into shorter pieces")
             people = detector.detect(image, max_people, thorough=False)
-            ids = tracks.assign([keypoints for keypoints, _ in people])
+            ids = tracks.assign([person.keypoints for person in people])
             order = np.argsort(ids, kind="stable")
-            frames.append([tracks.smooth(ids[i], seconds, people[i][0]) for i in order])
+            frames.append([tracks.smooth(ids[i], seconds, people[i].keypoints) for i in order])
+            parts.append([tracks.smooth_hands_face(ids[i], seconds, people[i].hands_face) for i in order])
             if masks is not None:
                 union = np.zeros(image.shape[:2], dtype=bool)
-                for _, mask in people:
-                    union |= mask
+                for person in people:
+                    union |= person.mask
                 _write_mask(masks / f"{len(frames) - 1:05d}.png", union)
             if progress:
                 progress(len(frames), max(video.frame_count, len(frames)))
@@ -221,7 +236,7 @@ def extract_video_poses(
                 "is the file cut short?"
             )
         fps = video.fps if math.isfinite(video.fps) and video.fps > 0 else 30.0
-        return VideoPoses(PoseSequence(size[0], size[1], fps, frames), warning)
+        return VideoPoses(PoseSequence(size[0], size[1], fps, frames, parts), warning)
 
 
 def _write_mask(path: Path, mask: np.ndarray) -> None:

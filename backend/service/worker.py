@@ -100,7 +100,14 @@ class Worker(threading.Thread):
         engine = self._engines.get(settings.engine)
         total = len(job)
         start = self._journal.frames_done(job_id)
-        report = CalibrationReport(job.reference_image, job.reference_people, job.poses.size, total, job.calibration_config)
+        report = CalibrationReport(
+            job.reference_image,
+            job.reference_people,
+            job.poses.size,
+            total,
+            job.calibration_config,
+            hands_face=job.poses.hands_face_of,
+        )
         for index in range(start):  # the report entries of frames finished before an interruption
             if handle.cancelled():
                 return

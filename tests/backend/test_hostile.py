@@ -64,8 +64,24 @@ def test_hostile_job_contents_get_error_replies(peer, example):
     arguments = job(example, frames=2, size=64)
     nan_poses = json.loads(json.dumps(arguments["poses"]))
     nan_poses["frames"][1]["people"][0]["keypoints"][3][1] = math.nan
+
+    def with_parts(**parts) -> bytes:
+        document = json.loads(json.dumps(arguments["poses"]))
+        document["frames"][0]["people"][0].update(parts)
+        return json.dumps(document).encode()
+
+    hand, face = [[10.0, 20.0, 0.9]] * 21, [[10.0, 20.0, 0.9]] * 68
     cases = {
         "nan keypoints": (json.dumps(nan_poses).encode(), arguments["reference_image"], "keypoint 3"),
+        "short hand": (with_parts(hands={"left": hand[:20], "right": hand}), arguments["reference_image"],
+                       r"frame 0, person 0: left hand points must be a list of 21 \[x, y, confidence\] triples, got 20"),
+        "nan face": (with_parts(face=face[:3] + [[math.nan, 1.0, 1.0]] + face[4:]), arguments["reference_image"],
+                     r"face point 3 \(jaw 3\) has a value that is not a finite number"),
+        "far hand": (with_parts(hands={"right": hand[:5] + [[1e12, 1.0, 1.0]] + hand[6:]}), arguments["reference_image"],
+                     r"right hand point 5 \(index_mcp\) lies more than 1000000 pixels off the canvas"),
+        "face confidence": (with_parts(face=face[:67] + [[1.0, 1.0, 3.0]]), arguments["reference_image"],
+                            r"face point 67 \(inner_lips 7\) has confidence 3.0, outside 0..1"),
+        "hands not an object": (with_parts(hands=[hand, hand]), arguments["reference_image"], r"hands must be an object"),
         "empty image": (json.dumps(arguments["poses"]).encode(), b"", "empty"),
         "undecodable image": (json.dumps(arguments["poses"]).encode(), b"\xff\xd8\xff" + b"\x00" * 500, "not an image"),
         "poses not json": (b"\xff\xfe not json", arguments["reference_image"], "not UTF-8"),

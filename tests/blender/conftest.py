@@ -7,7 +7,8 @@ run never imports them, and :mod:`test_in_blender` runs each in a child pytest w
 own temporary user folder and installs the extension zip built here. To run one of them directly
 (it builds the zip itself when TPC_ADDON_ZIP is not set):
 
-    .venv/bin/python -m pytest -p blender_session -o python_files='bpy_*.py' tests/blender/inside/bpy_export.py
+    PYTHONPATH=tests/blender/inside:tests/blender:. .venv/bin/python -m pytest -p blender_session \
+        -o python_files='bpy_*.py' tests/blender/inside/bpy_export.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The add-on's plain-Python parts (no bpy): rasterising, PNG, bone names, addresses, job files, imports.
+"""The add-on's plain-Python parts (no bpy): rasterising, PNG, addresses, job files, imports.
 
 These modules import neither bpy nor each other, so they load here straight from blender_addon/ and
 are checked against independent references (scikit-image, OpenCV, the protocol's own job id rule).
@@ -29,9 +29,7 @@ def _load(name: str):
     return module
 
 
-silhouette, png, bone_mapping, backend_address, job_files = map(
-    _load, ("silhouette", "png", "bone_mapping", "backend_address", "job_files")
-)
+silhouette, png, backend_address, job_files = map(_load, ("silhouette", "png", "backend_address", "job_files"))
 
 
 # -- silhouettes -------------------------------------------------------------------------------------------
@@ -102,46 +100,6 @@ def test_a_mask_must_be_two_dimensional():
         png.encode_mask_png(np.zeros((2, 2, 3), dtype=np.uint8))
 
 
-# -- bone names ------------------------------------------------------------------------------------------------
-def _points(names: list[str]) -> dict:
-    mapping = bone_mapping.resolve(names)
-    return dict(zip(bone_mapping.COCO17_NAMES, mapping.points))
-
-
-def test_names_compare_without_namespace_case_or_punctuation():
-    assert bone_mapping.normalize("mixamorig:LeftForeArm") == bone_mapping.normalize("LeftForeArm") == "leftforearm"
-    assert bone_mapping.normalize("mixamorig1_LeftHand") == "lefthand"
-    assert bone_mapping.normalize("hand.L") == bone_mapping.normalize("hand_l") == bone_mapping.normalize("Hand-L")
-
-
-def test_generated_rigify_names_prefer_org_bones_over_controls_and_skip_mechanism_bones():
-    names = ["eye.L", "MCH-eye.L", "ORG-eye.L", "DEF-upper_arm.L", "ORG-upper_arm.L", "upper_arm_fk.L", "MCH-forearm.L", "DEF-forearm.L"]
-    points = _points(names)
-    assert points["left_eye"] == ("ORG-eye.L", "HEAD")  # the plain eye.L is the aim control in front of the face
-    assert points["left_shoulder"] == ("ORG-upper_arm.L", "HEAD")
-    assert points["left_elbow"] == ("DEF-forearm.L", "HEAD")
-
-
-def test_poser_and_unreal_style_names_map_too():
-    poser = _points(["hip", "lThigh", "lShin", "lFoot", "rShldr", "rForeArm", "rHand", "head"])
-    assert poser["left_knee"] == ("lShin", "HEAD") and poser["right_wrist"] == ("rHand", "HEAD")
-    unreal = _points(["upperarm_l", "lowerarm_l", "hand_l", "thigh_r", "calf_r", "foot_r", "head"])
-    assert unreal["left_shoulder"] == ("upperarm_l", "HEAD") and unreal["left_elbow"] == ("lowerarm_l", "HEAD")
-    assert unreal["right_knee"] == ("calf_r", "HEAD") and unreal["right_ankle"] == ("foot_r", "HEAD")
-
-
-def test_a_missing_joint_falls_back_to_the_end_of_the_bone_above_it():
-    points = _points(["LeftShoulder", "LeftArm", "LeftUpLeg"])  # no forearm, no leg below the thigh
-    assert points["left_shoulder"] == ("LeftArm", "HEAD")
-    assert points["left_elbow"] == ("LeftArm", "TAIL") and points["left_knee"] == ("LeftUpLeg", "TAIL")
-
-
-def test_overrides_win_when_the_bone_exists():
-    mapping = bone_mapping.resolve(["hand.L", "palm.01.L"], {9: ("palm.01.L", "TAIL"), 10: ("no_such_bone", "HEAD")})
-    assert mapping.points[9] == ("palm.01.L", "TAIL") and mapping.overridden == {9}
-    assert mapping.points[10] is None
-
-
 # -- backend addresses ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "address, online, allowed",
@@ -186,7 +144,7 @@ def test_frames_count_from_zero_without_a_gap_and_writes_leave_no_partial_files(
 
 
 # -- what the add-on may import ---------------------------------------------------------------------------
-ALLOWED_IMPORTS = {"bpy", "bpy_extras", "mathutils", "addon_utils", "numpy", "zmq"}
+ALLOWED_IMPORTS = {"bpy", "bpy_extras", "mathutils", "addon_utils", "gpu", "gpu_extras", "numpy", "zmq"}
 
 
 def test_the_addon_imports_only_blender_numpy_the_standard_library_and_itself():

@@ -23,7 +23,7 @@ def test_in_blender(module: str, addon_zip: Path, tmp_path: Path) -> None:
         **os.environ,
         "BLENDER_USER_RESOURCES": str(user_folder),
         "TPC_ADDON_ZIP": str(addon_zip),
-        "PYTHONPATH": os.pathsep.join([str(INSIDE), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(INSIDE), str(INSIDE.parent), str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     command = [
         sys.executable, "-m", "pytest", "-q", "-p", "blender_session", "-p", "no:cacheprovider",

@@ -44,3 +44,19 @@ def make_job():
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def moore_release(tmp_path_factory) -> Path:
+    """A tiny Moore-AnimateAnyone release in its download layout (tests/support/released_layout.py)."""
+    from tests.support.released_layout import write_tiny_release
+
+    return write_tiny_release(tmp_path_factory.mktemp("release") / "pretrained_weights")
+
+
+@pytest.fixture(scope="session")
+def moore_models(moore_release, tmp_path_factory) -> ModelFolder:
+    """``moore_release`` converted by ``models convert``'s code into a reference-poseguider models folder."""
+    from tpc_backend.engines.diffusion.convert import convert_released
+
+    return convert_released("animate-anyone", moore_release, tmp_path_factory.mktemp("converted") / "moore")

@@ -120,3 +120,50 @@ def test_a_models_folder_that_is_a_file_is_one_sentence(tmp_path):
     (tmp_path / "plain").write_text("not a folder")
     clash = run(BACKEND, "models", "tiny", str(tmp_path / "plain"))
     assert clash.returncode == 2 and clash.stderr.strip() == f"tpc-backend: error: {tmp_path / 'plain'} exists and is not a folder; give a folder for the models"
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory) -> Path:
+    """A tiny Moore-AnimateAnyone release converted by the real `models convert` command (served at 128 px:
+    the tiny UNet's deepest blocks need more than 1 x 1 cells)."""
+    from tests.support.released_layout import write_tiny_release
+
+    root = tmp_path_factory.mktemp("released")
+    source = write_tiny_release(root / "pretrained_weights")
+    folder = root / "moore"
+    result = run(BACKEND, "models", "convert", "--from", "animate-anyone", str(source), str(folder))
+    assert result.returncode == 0, result.stderr
+    assert f"serve them with `tpc-backend serve --models {folder}`" in result.stderr
+    manifest = json.loads((folder / "models.json").read_text())
+    (folder / "models.json").write_text(json.dumps({**manifest, "resolution": 128}))
+    return folder
+
+
+def test_converted_animate_anyone_models_serve_reproducible_jobs_and_no_tpc_differs(converted, files, tmp_path):
+    backend = Backend(tmp_path / "data", "--models", str(converted)).start()
+    try:
+        first = submit(backend, files, tmp_path / "a", "moore-a", "--seed", "3")
+        again = submit(backend, files, tmp_path / "b", "moore-b", "--seed", "3")
+        plain = submit(backend, files, tmp_path / "plain", "moore-plain", "--seed", "3", "--no-tpc")
+    finally:
+        assert backend.stop() == 0, backend.log()
+    assert len(first) == FRAMES and all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert all(not np.array_equal(x, y) for x, y in zip(first, plain))
+
+
+def test_convert_of_a_broken_release_is_one_sentence_and_writes_nothing(tmp_path):
+    (tmp_path / "pretrained_weights").mkdir()
+    result = run(BACKEND, "models", "convert", "--from", "musepose", str(tmp_path / "pretrained_weights"), str(tmp_path / "out"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lacks MusePose/denoising_unet.pth (it comes from TMElyralab/MusePose on Hugging Face)" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_pulling_a_released_family_without_internet_is_one_sentence(tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9"}
+    result = run(BACKEND, "models", "pull", "--profile", "musepose", str(tmp_path / "muse"), env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach http://127.0.0.1:9" in lines[0] and "models convert --from musepose SRC" in lines[0]
+    assert list(tmp_path.iterdir()) == []

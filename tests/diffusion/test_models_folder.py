@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tpc_backend.engines.diffusion.components import load_components
-from tpc_backend.engines.diffusion.model_folder import COMPONENTS, ModelFolder
+from tpc_backend.engines.diffusion.model_folder import ModelFolder
+from tpc_backend.engines.diffusion.profiles import PROFILES
 from tpc_backend.errors import UserError
 
 FILES = {
@@ -26,8 +27,8 @@ FILES = {
 def test_the_tiny_set_has_the_layout_of_a_pulled_folder(tiny_models):
     root = tiny_models.root
     manifest = json.loads((root / "models.json").read_text())
-    assert manifest["format"] == "tpc-animate-models" and manifest["version"] == 1
-    assert manifest["components"] == {**{name: name for name in COMPONENTS}, "reference_unet": "unet"}
+    assert manifest["format"] == "tpc-animate-models" and manifest["version"] == 2 and manifest["profile"] == "controlnet"
+    assert manifest["components"] == {**{name: name for name in PROFILES["controlnet"].components}, "reference_unet": "unet"}
     for folder, files in FILES.items():
         assert sorted(path.name for path in (root / folder).iterdir()) == sorted(files), folder
     assert json.loads((root / "unet" / "config.json").read_text())["_class_name"] == "UNet2DConditionModel"
@@ -59,7 +60,7 @@ def test_a_separate_reference_unet_folder_is_loaded_on_its_own(tiny_models, tmp_
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda root: (root / "models.json").unlink(), r"is not a models folder \(no models.json\); create one with `tpc-backend models pull"),
+        (lambda root: (root / "models.json").unlink(), r"is not a models folder \(no models.json\); create one with `tpc-backend models convert` .* `tpc-backend models pull"),
         (lambda root: (root / "models.json").write_text("{"), "is not readable JSON"),
         (lambda root: shutil.rmtree(root / "controlnet"), r"the controlnet folder .* has no config.json; it must be a diffusers-format OpenPose ControlNetModel"),
         (lambda root: _edit(root, resolution=30), "resolution must be a whole number of pixels from 64 to 4096"),

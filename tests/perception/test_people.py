@@ -54,7 +54,7 @@ def upright(detector):
     found = {}
     for name in PHOTOS:
         detector.quarter_turns = 0
-        found[name] = detector.detect(load_photo(name)[0], 1)
+        found[name] = [(p.keypoints, p.mask) for p in detector.detect(load_photo(name)[0], 1)]
     return found
 
 
@@ -82,7 +82,8 @@ def test_keypoints_outside_the_photo_have_no_confidence(upright):
 def test_turned_photos_give_the_upright_answer(fresh, upright, name, turns):
     image = load_photo(name)[0]
     view = View.whole((image.shape[1], image.shape[0]), turns)
-    (keypoints, mask), = fresh.detect(view.render(image), 1)
+    (person,) = fresh.detect(view.render(image), 1)
+    keypoints, mask = person.keypoints, person.mask
     (expected, expected_mask), = upright[name]
     back = back_to_upright(keypoints, view)
     seen = kp.visible(expected)
@@ -95,7 +96,8 @@ def test_turned_photos_give_the_upright_answer(fresh, upright, name, turns):
 def test_half_size_photo_gives_the_same_keypoints_within_a_few_pixels(fresh, upright):
     image = load_photo("astronaut")[0]
     small = cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)
-    (keypoints, mask), = fresh.detect(small, 1)
+    (person,) = fresh.detect(small, 1)
+    keypoints, mask = person.keypoints, person.mask
     (expected, expected_mask), = upright["astronaut"]
     back = keypoints.copy()
     back[:, :2] = (keypoints[:, :2] + 0.5) * 2.0 - 0.5
@@ -113,7 +115,8 @@ def test_small_person_in_a_large_picture_is_found_through_zoomed_tiles(fresh):
     small = cv2.resize(image, (128, 150), interpolation=cv2.INTER_AREA)  # 1/8 of the picture's side
     canvas[600:750, 300:428] = small
     assert fresh.find(canvas, 1) and fresh.find(canvas, 1)[0].view.scale > 1.0
-    (keypoints, mask), = fresh.detect(canvas, 1)
+    (person,) = fresh.detect(canvas, 1)
+    keypoints, mask = person.keypoints, person.mask
     face = [i for i in kp.BODY_PARTS["face"] if kp.visible(fixture)[i]]
     expected = fixture[face, :2] * 0.25 + (300, 600)
     assert np.linalg.norm(keypoints[face, :2] - expected, axis=1).max() < 6.0
@@ -121,19 +124,13 @@ def test_small_person_in_a_large_picture_is_found_through_zoomed_tiles(fresh):
     assert rows.min() >= 590 and cols.min() >= 290 and cols.max() <= 440
 
 
-def test_several_people_each_get_their_own_keypoints_and_mask(fresh):
-    height, tiles, spans = 400, [], []
-    for name in PHOTOS:
-        image = load_photo(name)[0]
-        width = int(round(image.shape[1] * height / image.shape[0]))
-        start = sum(t.shape[1] for t in tiles)
-        tiles.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
-        spans.append((start, start + width))
-    group = np.concatenate(tiles, axis=1)
+def test_several_people_each_get_their_own_keypoints_and_mask(fresh, group_photo):
+    group, spans = group_photo
     people = fresh.detect(group, 4)  # asks for more people than there are
     assert len(people) == 3
     owners = []
-    for keypoints, mask in people:
+    for person in people:
+        keypoints, mask = person.keypoints, person.mask
         assert_plausible(keypoints, mask)
         centre = keypoints[kp.visible(keypoints), 0].mean()
         owner = next(i for i, (a, b) in enumerate(spans) if a <= centre < b)
@@ -143,7 +140,7 @@ def test_several_people_each_get_their_own_keypoints_and_mask(fresh):
     assert sorted(owners) == [0, 1, 2]
     for i in range(3):
         for j in range(i + 1, 3):
-            assert not (people[i][1] & people[j][1]).any()
+            assert not (people[i].mask & people[j].mask).any()
 
 
 def test_asking_for_two_in_a_portrait_gives_one(fresh):

@@ -178,11 +178,11 @@ def test_tracks_outlive_short_misses_and_end_with_their_filters(astronaut):
         return ids
 
     assert frame(person, other) == [0, 1] and frame(person, other) == [0, 1]
-    smoother = tracks.tracks[0].smoother
+    smoother = tracks.tracks[0].smoothers["body"]
     for _ in range(TRACK_PATIENCE):  # missed as long as a track waits
         assert frame(other) == [1]
     assert frame(other, person + (3.0, 0.0, 0.0)) == [1, 0]
-    assert tracks.tracks[0].smoother is smoother  # the same filter goes on smoothing them
+    assert tracks.tracks[0].smoothers["body"] is smoother  # the same filter goes on smoothing them
     for _ in range(TRACK_PATIENCE + 1):  # gone for longer: the track and its filter end
         frame(other)
     assert set(tracks.tracks) == {1}

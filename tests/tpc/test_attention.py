@@ -30,7 +30,7 @@ from tpc.attention import (
     token_grid,
 )
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DIFFUSION_DOCS = Path(__file__).resolve().parents[2] / "docs" / "diffusion.md"
 CHANNELS = (8, 16, 16)
 CONTEXT = 12
 
@@ -373,18 +373,18 @@ def test_a_reader_or_writer_replaced_by_a_newer_one_refuses_to_work_silently(ban
         old_writer.collect(lambda: None)
 
 
-def readme_example() -> str:
-    text = README.read_text(encoding="utf-8")
+def documented_example() -> str:
+    text = DIFFUSION_DOCS.read_text(encoding="utf-8")
     match = re.search(r"<!-- add-tpc-example -->\s*```python\n(.*?)```", text, re.S)
-    assert match, "README.md lost its add-TPC example"
+    assert match, "docs/diffusion.md lost its add-TPC example"
     return match.group(1)
 
 
-def test_the_readme_example_adds_tpc_to_diffusers_animatediff_pipeline(reference_unet):
-    """The README's 10 lines, run as written, on diffusers' own AnimateDiffPipeline."""
+def test_the_documented_example_adds_tpc_to_diffusers_animatediff_pipeline(reference_unet):
+    """docs/diffusion.md's 10 lines, run as written, on diffusers' own AnimateDiffPipeline."""
     from diffusers import AutoencoderKL
 
-    code = readme_example()
+    code = documented_example()
     statements = [line for line in code.splitlines() if line.strip() and not line.startswith(("import ", "from "))]
     assert len(statements) <= 10
     torch.manual_seed(13)
@@ -407,7 +407,7 @@ def test_the_readme_example_adds_tpc_to_diffusers_animatediff_pipeline(reference
     }
     namespace["context"] = namespace["image_embeds"].expand(1 + frames, -1, -1)
     torch.manual_seed(21)  # the pipeline draws its noise from the global generator
-    exec(compile(code, "README.md example", "exec"), namespace)
+    exec(compile(code, "docs/diffusion.md example", "exec"), namespace)
     video = namespace["video"]
     assert video.shape == (1, 4, frames, 8, 8) and torch.isfinite(video).all()
     reader = namespace["reader"]

@@ -3,17 +3,21 @@
 SD1.5-family models generate well near their training resolution, and their UNet needs sides that are
 multiples of 64 pixels (three 2x downsamplings of an 8x-downsampled latent). So a job is rendered at a
 *working size* -- the job's aspect ratio, long side at the model's resolution, sides rounded to 64 --
-and the frames are resized to the job's size at the end. Pose skeletons are drawn directly at the
-working size (crisp lines of the right width, in OpenPose's standard limb colours), and the
-calibrated images, which live on the poses' canvas, are resized to it.
+and the frames are resized to the job's size at the end. Pose pictures are drawn directly at the
+working size, DWPose-style (crisp lines of the right width, OpenPose's limb colours, hands and face
+as the models were trained), and the calibrated images, which live on the poses' canvas, are resized
+to it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from tpc.drawing import render_openpose
+from tpc.wholebody import HandsFace
 
 SIDE_MULTIPLE = 64
 
@@ -48,7 +52,17 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
 
 
-def pose_image(people: list[np.ndarray], canvas: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """OpenPose skeletons of ``people`` (COCO-17 on ``canvas``) drawn at ``size``."""
-    scale = np.array([size[0] / canvas[0], size[1] / canvas[1], 1.0])
-    return render_openpose([np.asarray(person, dtype=np.float64) * scale for person in people], size)
+def pose_image(
+    people: Sequence[np.ndarray],
+    canvas: tuple[int, int],
+    size: tuple[int, int],
+    hands_face: Sequence[HandsFace] | None = None,
+    *,
+    face: bool = True,
+) -> np.ndarray:
+    """DWPose-style pictures of ``people`` (COCO-17 on ``canvas``, with their hands and faces when
+    given) drawn at ``size``; ``face=False`` for models trained without faces (MusePose)."""
+    sx, sy = size[0] / canvas[0], size[1] / canvas[1]
+    scale = np.array([sx, sy, 1.0])
+    parts = None if hands_face is None else [extra.scaled(sx, sy) for extra in hands_face]
+    return render_openpose([np.asarray(person, dtype=np.float64) * scale for person in people], size, parts, face=face)

@@ -31,7 +31,12 @@ MAX_STEPS = 1000
 
 
 class DiffusionEngine(Engine):
-    """SD1.5 UNet + reference UNet + ControlNet OpenPose + AnimateDiff motion module, with TPC."""
+    """SD1.5 UNet + reference UNet + pose conditioning + AnimateDiff motion modules, with TPC.
+
+    The models folder's profile says how the pose enters (ControlNet OpenPose, or the AnimateAnyone
+    family's pose guider); its ``inference`` settings give the steps, guidance and context window the
+    models were trained with, used when a job leaves steps or guidance out.
+    """
 
     name = "diffusion"
 
@@ -45,22 +50,28 @@ class DiffusionEngine(Engine):
 
     def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
         settings = job.settings
-        if not 1 <= settings.steps <= MAX_STEPS:
-            raise UserError(f"steps must be between 1 and {MAX_STEPS}, got {settings.steps}")
-        if not 0.0 <= settings.guidance <= 30.0:
-            raise UserError(f"guidance must be between 0 and 30, got {settings.guidance}")
+        trained = self.folder.inference
+        steps = trained.steps if settings.steps is None else settings.steps
+        guidance = trained.guidance if settings.guidance is None else settings.guidance
+        if not 1 <= steps <= MAX_STEPS:
+            raise UserError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
+        if not 0.0 <= guidance <= 30.0:
+            raise UserError(f"guidance must be between 0 and 30, got {guidance}")
         with self._lock:
             pipeline = self.pipeline
             size = working_size(job.size, pipeline.components.resolution)
             inputs = AnimationInputs(
                 reference=letterbox(job.reference_image, size),
                 reference_photo=job.reference_image,
-                poses=[pose_image(people, job.poses.size, size) for people in job.poses.frames],
+                poses=[
+                    pose_image(people, job.poses.size, size, job.poses.hands_face_of(index), face=trained.draw_face)
+                    for index, people in enumerate(job.poses.frames)
+                ],
                 calibrated=_CalibratedImages(job, size) if settings.tpc else None,
                 calibrated_masks=_CalibratedMasks(job) if settings.tpc and settings.person_tokens else None,
                 seed=settings.seed,
-                steps=settings.steps,
-                guidance=settings.guidance,
+                steps=steps,
+                guidance=guidance,
                 groups=settings.groups,
                 person_tokens=settings.person_tokens,
             )

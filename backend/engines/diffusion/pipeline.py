@@ -2,7 +2,8 @@
 
 One job, in order:
 1. The reference photo's CLIP image embedding is the cross-attention context (no tokenizer needed);
-   the unconditional context of classifier-free guidance is zeros.
+   the unconditional context of classifier-free guidance is zeros. AnimateAnyone-family profiles show
+   the encoder the whole photo squashed to its square input, as they were trained.
 2. The reference and every calibrated image are encoded by the VAE (each calibrated image asked for
    once, its person mask right after it, reduced to the latent grid), then the reference UNet runs
    once, at t = 0, on those latents in batched chunks (:class:`tpc.attention.BankWriter`). The
@@ -10,8 +11,9 @@ One job, in order:
    ``person_tokens=False``), as many per frame and layer as the frame that keeps the most, which is
    why every mask is read before the first bank is stored. The banks go to a :class:`BankStore`
    (GPU while small, pinned host memory when long).
-3. Each step, every context window of frames runs ControlNet OpenPose on its skeletons and the
-   motion UNet, whose spatial self-attention reads K = V = [own, r, c_sel(i)] on the conditional rows
+3. Each step, every context window of frames conditions the motion UNet on its pose pictures (the
+   profile's way: ControlNet residuals, or pose-guider features added after conv_in) and runs it; its
+   spatial self-attention reads K = V = [own, r, c_sel(i)] on the conditional rows
    (``sel`` from :class:`tpc.IterativePropagation`, re-drawn each step; with person tokens, every
    c_sel(i) of a window gives as many tokens as the one that keeps the most) and only its own tokens
    on the unconditional rows. Window predictions are blended, guidance applied, and the scheduler
@@ -35,6 +37,7 @@ from typing import Any, Callable, Iterator, Sequence
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from tpc.attention import (
     PERSON_DILATION,
@@ -108,16 +111,19 @@ class AnimationPipeline:
     def __init__(
         self,
         components: Components,
-        context_frames: int = 16,
-        context_overlap: int = 4,
+        context_frames: int | None = None,
+        context_overlap: int | None = None,
         chunk: int = 8,
         bank_budget: int | None | str = "auto",
     ) -> None:
-        """``bank_budget``: bytes of banks kept on the compute device before the rest waits in host
-        memory (None: no limit; "auto": 1 GiB on CUDA, no limit on the CPU)."""
+        """``context_frames``/``context_overlap``: the window (None: as the models were trained,
+        ``components.inference``); ``bank_budget``: bytes of banks kept on the compute device before
+        the rest waits in host memory (None: no limit; "auto": 1 GiB on CUDA, no limit on the CPU)."""
         self.components = components
-        self.context_frames = min(context_frames, components.max_window)
-        self.context_overlap = min(context_overlap, self.context_frames - 1)
+        trained = components.inference
+        self.context_frames = min(context_frames or trained.context_frames, components.max_window)
+        overlap = trained.context_overlap if context_overlap is None else context_overlap
+        self.context_overlap = min(overlap, self.context_frames - 1)
         self.chunk = chunk
         self.bank_budget = default_budget(components.device) if bank_budget == "auto" else bank_budget
         self.writer = BankWriter(components.reference_unet)
@@ -196,14 +202,11 @@ class AnimationPipeline:
             chunks.append(self._encode(np.stack(batch)))
             progress(_BANKS_SHARE / 2 * (begin + len(batch)) / len(images), "encoding the reference and calibrated images")
         banks = BankStore(frames if tpc else 0, self.device, self.bank_budget)
-        timestep = torch.zeros((), dtype=torch.long, device=self.device)
         widths = None  # person tokens kept per calibrated frame and layer: the most any frame keeps
         for number, latents in enumerate(chunks):
             if cancelled():
                 return None
-            contexts = context.expand(len(latents), -1, -1)
-            reference_pass = lambda: self.components.reference_unet(latents, timestep, encoder_hidden_states=contexts)  # noqa: E731
-            written = self.writer.collect(reference_pass)
+            written = self.reference_banks(latents, context)
             first = number * self.chunk - 1  # the calibrated frame of the chunk's first image: images are [r, c_0, c_1, ...]
             if number == 0:
                 banks.write_reference(written.take([0]))
@@ -239,6 +242,13 @@ class AnimationPipeline:
             weights=weights,
             step_extras=step_extras,
         )
+
+    def reference_banks(self, latents: torch.Tensor, context: torch.Tensor) -> Banks:
+        """Banks of images (their latents, (N, 4, h, w)): the reference UNet once at t = 0, conditioned
+        on the reference's image embedding ``context`` (1, 1, D), as AnimateAnyone writes its bank."""
+        timestep = torch.zeros((), dtype=torch.long, device=self.device)
+        contexts = context.expand(len(latents), -1, -1)
+        return self.writer.collect(lambda: self.components.reference_unet(latents, timestep, encoder_hidden_states=contexts))
 
     # -- 3: one denoising step ------------------------------------------------------------------
     def step(self, state: DenoisingState, step: int, cancelled: Cancelled = lambda: False) -> bool:
@@ -284,21 +294,23 @@ class AnimationPipeline:
         model_input = state.scheduler.scale_model_input(torch.cat([latents] * copies), t).to(self.dtype)
         per_frame = state.context.expand(frames, -1, -1)
         context = torch.cat([torch.zeros_like(per_frame), per_frame]) if state.guided else per_frame
-        poses = self._pose_tensor(state.inputs.poses[window.start : window.stop]).repeat(copies, 1, 1, 1)
-        flat = model_input.transpose(1, 2).flatten(0, 1)  # (copies * n, 4, h, w), frames of each copy together
-        down, mid = self.components.controlnet(flat, t, encoder_hidden_states=context, controlnet_cond=poses, return_dict=False)
-        with self.reader.reading(*self.bank_reads(state, window, selection)):
-            noise = self.components.unet(
-                model_input,
-                t,
-                encoder_hidden_states=context,
-                down_block_additional_residuals=down,
-                mid_block_additional_residual=mid,
-            ).sample.float()
+        poses = self._pose_tensor(state.inputs.poses[window.start : window.stop])
+        noise = self.unet_prediction(model_input, t, context, poses, *self.bank_reads(state, window, selection)).float()
         if state.guided:
             unconditional, conditional = noise.chunk(2)
             return unconditional + state.inputs.guidance * (conditional - unconditional)
         return noise
+
+    def unet_prediction(
+        self, model_input: torch.Tensor, t: torch.Tensor, context: torch.Tensor, poses: torch.Tensor, banks: Sequence[Banks], reads: Sequence[Sequence[int]]
+    ) -> torch.Tensor:
+        """The motion UNet's raw output for ``model_input`` (copies, 4, n, h, w), pose-conditioned on
+        ``poses`` (n, 3, H, W in [0, 1]) and reading ``banks`` as ``reads`` says per batch row."""
+        copies = model_input.shape[0]
+        flat = model_input.transpose(1, 2).flatten(0, 1)  # (copies * n, 4, h, w), frames of each copy together
+        with self.components.poses.applied(flat, t, context, poses.to(self.dtype), copies) as pose_inputs:
+            with self.reader.reading(banks, reads):
+                return self.components.unet(model_input, t, encoder_hidden_states=context, **pose_inputs).sample
 
     @staticmethod
     def bank_reads(state: DenoisingState, window: range, selection: np.ndarray | None) -> tuple[list[Banks], list[tuple[int, ...]]]:
@@ -330,6 +342,9 @@ class AnimationPipeline:
 
     # -- helpers -----------------------------------------------------------------------------------
     def _embed(self, photo: np.ndarray) -> torch.Tensor:
+        if self.components.profile.clip_input == "squashed":  # the whole photo, as AnimateAnyone shows it
+            side = int(self.components.image_encoder.config.image_size)
+            photo = np.array(Image.fromarray(photo).resize((side, side), Image.Resampling.BICUBIC))
         pixels = self.components.feature_extractor(images=photo, return_tensors="pt").pixel_values
         embedding = self.components.image_encoder(pixels.to(self.device, self.dtype)).image_embeds
         return embedding[:, None, :]
@@ -340,7 +355,7 @@ class AnimationPipeline:
         return vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
 
     def _pose_tensor(self, poses: Sequence[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.stack(poses)).to(self.device).permute(0, 3, 1, 2).to(self.dtype) / 255.0
+        return torch.from_numpy(np.stack(poses)).to(self.device).permute(0, 3, 1, 2).to(torch.float32) / 255.0
 
 
 def latent_cells(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

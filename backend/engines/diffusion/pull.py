@@ -1,4 +1,8 @@
-"""``models pull``: download the default weights into a models folder (the only network use).
+"""``models pull``: download weights into a models folder (the only network use).
+
+``--profile controlnet`` (the default) fetches public parts assembled for reference animation;
+``--profile animate-anyone`` / ``musepose`` fetch the released AnimateAnyone-family files in the layout
+their projects' download scripts use, then convert them (``convert.py``) and delete the download.
 
 Defaults, all SD1.x-architecture and public:
 - UNet, VAE, CLIP image encoder: lambdalabs/sd-image-variations-diffusers (v2.0), an SD UNet fine-tuned
@@ -24,7 +28,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from ...errors import UserError
-from .model_folder import DEFAULT_LAYOUT, ModelFolder, write_manifest
+from .model_folder import ModelFolder, default_layout, write_manifest
 from .random_models import SCHEDULER_CONFIG
 
 IMAGE_VARIATIONS = ("lambdalabs/sd-image-variations-diffusers", "v2.0")
@@ -67,7 +71,7 @@ def pull_default_models(directory: str | os.PathLike, say: Callable[[str], None]
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"downloading the default weights failed ({reason}); {advice}", "network") from None
     for component, (_, _, folder) in SOURCES.items():
-        target = root / DEFAULT_LAYOUT[component]
+        target = root / default_layout()[component]
         if target.exists():
             shutil.rmtree(target)
         shutil.move(str(staging / component / folder), str(target))
@@ -75,10 +79,46 @@ def pull_default_models(directory: str | os.PathLike, say: Callable[[str], None]
     shutil.rmtree(staging, ignore_errors=True)
     from diffusers import DDIMScheduler
 
-    DDIMScheduler.from_config(SCHEDULER_CONFIG).save_pretrained(root / DEFAULT_LAYOUT["scheduler"])
+    DDIMScheduler.from_config(SCHEDULER_CONFIG).save_pretrained(root / default_layout()["scheduler"])
     sources = {component: f"{repository}@{revision}/{folder}".rstrip("/") for component, (repository, revision, folder) in SOURCES.items()}
     write_manifest(root, resolution=512, sources=sources)
     return ModelFolder.read(root)
+
+
+def pull_released(family_name: str, directory: str | os.PathLike, say: Callable[[str], None] = lambda line: None) -> ModelFolder:
+    """Download a released family's files (next to ``directory``), convert them into ``directory``."""
+    from .convert import convert_released
+    from .released import FAMILIES
+
+    family = FAMILIES[family_name]
+    root = Path(directory).expanduser()
+    if root.exists() and any(root.iterdir()):
+        raise UserError(f"{root} is not empty; give a new folder for the {family.title} models")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    advice = (
+        f"connect this machine to the internet and run it again, or download {family.title}'s files with its own "
+        f"script and run `tpc-backend models convert --from {family.name} SRC {root}`"
+    )
+    _check_reachable(endpoint, advice)
+    from huggingface_hub import hf_hub_download
+
+    download = root.parent / f".{root.name}.download"
+    try:
+        for item in family.downloads:
+            say(f"{item.destination}: {item.repository}")
+            fetched = Path(hf_hub_download(item.repository, item.path, local_dir=download / ".hub", endpoint=endpoint))
+            target = download / item.destination
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(fetched), str(target))
+    except Exception as error:  # the hub client raises transport, HTTP and filesystem errors of many kinds
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"downloading {family.title}'s files failed ({reason}); {advice}", "network") from None
+    if root.exists():
+        root.rmdir()  # empty: convert writes the folder whole
+    try:
+        return convert_released(family.name, download, root, say=say)
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
 
 
 def _check_reachable(endpoint: str, advice: str) -> None:

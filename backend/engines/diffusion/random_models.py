@@ -22,7 +22,8 @@ from typing import Any
 import torch
 
 from .components import Components, assemble, default_device
-from .model_folder import DEFAULT_LAYOUT, ModelFolder, write_manifest
+from .model_folder import ModelFolder, default_layout, write_manifest
+from .profiles import CONTROLNET, PROFILES
 
 # DDIM with Stable Diffusion 1.5's noise schedule; `models pull` writes the same.
 SCHEDULER_CONFIG: dict[str, Any] = {
@@ -53,6 +54,7 @@ class Architecture:
     vae: dict[str, Any]
     image_encoder: dict[str, Any]  # CLIPVisionConfig
     feature_extractor: dict[str, Any]  # CLIPImageProcessor
+    pose_guider: dict[str, Any]  # the AnimateAnyone family's pose guider (reference-poseguider profile)
     resolution: int
     scheduler: dict[str, Any] = field(default_factory=lambda: dict(SCHEDULER_CONFIG))
     # Redraw weights so every input visibly changes the output (tests of wiring); shape checks skip it.
@@ -72,6 +74,7 @@ def _tiny() -> Architecture:
         image_encoder=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
                            image_size=32, patch_size=8, projection_dim=16),  # fmt: skip
         feature_extractor=dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        pose_guider=dict(conditioning_embedding_channels=channels[0], block_out_channels=(4, 8, 8, 16)),
         resolution=64,
     )
 
@@ -94,6 +97,7 @@ def _sd15() -> Architecture:
         image_encoder=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                            image_size=224, patch_size=14, projection_dim=768),  # fmt: skip
         feature_extractor=dict(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}),
+        pose_guider=dict(conditioning_embedding_channels=channels[0], block_out_channels=(16, 32, 96, 256)),
         resolution=512,
         signal_preserving=False,
     )
@@ -112,6 +116,7 @@ class RandomModels:
     motion_adapter: Any
     vae: Any
     image_encoder: Any
+    pose_guider: Any
     feature_extractor: Any
 
 
@@ -120,6 +125,8 @@ def build_random(name: str, seed: int = 0) -> RandomModels:
     from diffusers import AutoencoderKL, ControlNetModel, MotionAdapter, UNet2DConditionModel
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    from .pose_guider import PoseGuider
+
     architecture = ARCHITECTURES[name]()
     builders = {
         "unet": lambda: UNet2DConditionModel(**architecture.unet),
@@ -127,6 +134,7 @@ def build_random(name: str, seed: int = 0) -> RandomModels:
         "motion_adapter": lambda: MotionAdapter(**architecture.motion_adapter),
         "vae": lambda: AutoencoderKL(**architecture.vae),
         "image_encoder": lambda: CLIPVisionModelWithProjection(CLIPVisionConfig(**architecture.image_encoder)),
+        "pose_guider": lambda: PoseGuider(**architecture.pose_guider),
     }
     built = {}
     with torch.random.fork_rng(devices=[]):
@@ -139,17 +147,20 @@ def build_random(name: str, seed: int = 0) -> RandomModels:
     return RandomModels(architecture=architecture, feature_extractor=CLIPImageProcessor(**architecture.feature_extractor), **built)
 
 
-def random_components(name: str, device: torch.device | None = None, dtype: torch.dtype | None = None, seed: int = 0) -> Components:
-    """Components of architecture ``name`` with random weights, assembled as the loader assembles them
-    (the image UNet doubles as the reference UNet, as with the default models folder)."""
+def random_components(
+    name: str, device: torch.device | None = None, dtype: torch.dtype | None = None, seed: int = 0, profile: str = CONTROLNET
+) -> Components:
+    """Components of architecture ``name`` with random weights for ``profile``, assembled as the loader
+    assembles them (the image UNet doubles as the reference UNet, as with the default models folder)."""
     if device is None or dtype is None:
         device, dtype = default_device()
     models = build_random(name, seed)
     return assemble(
+        profile=PROFILES[profile],
         unet2d=models.unet,
         reference_unet=models.unet,
         motion_adapter=models.motion_adapter,
-        controlnet=models.controlnet,
+        pose_model=models.controlnet if PROFILES[profile].pose_input == "controlnet" else models.pose_guider,
         vae=models.vae,
         image_encoder=models.image_encoder,
         feature_extractor=models.feature_extractor,
@@ -182,8 +193,9 @@ def write_tiny_models(directory: str | os.PathLike, seed: int = 0) -> ModelFolde
     root = Path(directory).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     models = build_random("tiny", seed)
+    layout = default_layout(CONTROLNET)
     for component in ("unet", "controlnet", "motion_adapter", "vae", "image_encoder", "feature_extractor"):
-        getattr(models, component).save_pretrained(root / DEFAULT_LAYOUT[component])
-    DDIMScheduler.from_config(models.architecture.scheduler).save_pretrained(root / DEFAULT_LAYOUT["scheduler"])
+        getattr(models, component).save_pretrained(root / layout[component])
+    DDIMScheduler.from_config(models.architecture.scheduler).save_pretrained(root / layout["scheduler"])
     write_manifest(root, models.architecture.resolution, sources={"kind": "tiny random weights (tests only)", "seed": seed})
     return ModelFolder.read(root)

@@ -49,7 +49,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def addon():
     """The installed add-on package (its submodules are attributes once imported)."""
     module = importlib.import_module(ADDON)
-    for name in ("bone_mapping", "camera_view", "jobs", "job_files", "pose_export", "pose_sources", "silhouette", "vse_strip"):
+    for name in (
+        "bone_mapping", "bone_names", "camera_view", "framing", "jobs", "job_worker", "job_files", "motion_import",
+        "pose_export", "pose_sources", "rig_points", "silhouette", "vse_strip",
+    ):
         importlib.import_module(f"{ADDON}.{name}")
     return module
 

@@ -145,14 +145,19 @@ def test_generated_rigify_rig_maps_to_its_org_bones_which_follow_the_deformation
     mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
     assert all(point is not None and point[0] == f"ORG-{METARIG[name][0]}" for name, point in zip(METARIG, mapping.points))
 
-    rig.pose.bones["root"].location = (0.3, 0.0, 0.0)  # pose through a control; the ORG bones follow
-    exported = np.array(
-        addon.pose_export.export_armature(scene, rig, mapping, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
-    )
+    rig.pose.bones["root"].location = (0.3, 0.0, 0.0)  # pose through controls; the ORG bones follow
+    for control in ("jaw_master", "f_index.01.L"):
+        rig.pose.bones[control].rotation_mode = "XYZ"
+        rig.pose.bones[control].rotation_euler = (math.radians(30), 0.0, 0.0)
+    person = addon.pose_export.export_armature(scene, rig, mapping, with_silhouettes=False).document["frames"][0]["people"][0]
+    exported = np.array(person["keypoints"])
     deforming = [bone_end_world(rig, "DEF-forearm.L"), bone_end_world(rig, "DEF-hand.L")]
     np.testing.assert_allclose(exported[[7, 9], :2], expected_pixels(scene, shot.camera, deforming)[:, :2], atol=0.05)
     rest = expected_pixels(scene, shot.camera, [rig.matrix_world @ rig.data.bones["DEF-hand.L"].head_local])[0]
     assert np.hypot(*(exported[9, :2] - rest[:2])) > 5, "the control must move the wrist"
+    tip, chin = person["hands"]["left"][8], person["face"][8]  # the index fingertip, the chin
+    expected = expected_pixels(scene, shot.camera, [bone_end_world(rig, "DEF-f_index.03.L", "TAIL"), bone_end_world(rig, "DEF-chin")])
+    np.testing.assert_allclose([tip[:2], chin[:2]], expected[:, :2], atol=0.05)
 
 
 def _armature(scene, bones: dict[str, tuple[tuple, tuple, str | None]]) -> bpy.types.Object:
@@ -314,63 +319,76 @@ def test_silhouettes_cover_the_pixels_blender_renders(addon, scene, tmp_path):
     assert (half_pixel_off != rendered).sum() > 50, "the check can tell the two conventions apart"
 
 
-def _cmu_bvh() -> str:
-    """A CMU-style skeleton (Y up, the BVH convention), standing, with two frames of motion."""
-    joints = [("Hips", None, (0, 0, 0))]
-    for side, x in (("Left", 1), ("Right", -1)):
-        joints += [
-            (f"{side[0]}HipJoint", "Hips", (0, 0, 0)), (f"{side}UpLeg", f"{side[0]}HipJoint", (0.1 * x, -0.05, 0)),
-            (f"{side}Leg", f"{side}UpLeg", (0, -0.45, 0)), (f"{side}Foot", f"{side}Leg", (0, -0.45, 0)),
-        ]  # fmt: skip
-    joints += [("LowerBack", "Hips", (0, 0.1, 0)), ("Spine", "LowerBack", (0, 0.2, 0)), ("Spine1", "Spine", (0, 0.2, 0)),
-               ("Neck", "Spine1", (0, 0.1, 0)), ("Head", "Neck", (0, 0.1, 0))]  # fmt: skip
-    for side, x in (("Left", 1), ("Right", -1)):
-        joints += [
-            (f"{side}Shoulder", "Spine1", (0.05 * x, 0.05, 0)), (f"{side}Arm", f"{side}Shoulder", (0.15 * x, 0, 0)),
-            (f"{side}ForeArm", f"{side}Arm", (0.28 * x, 0, 0)), (f"{side}Hand", f"{side}ForeArm", (0.25 * x, 0, 0)),
-        ]  # fmt: skip
-    children = {name: [j for j in joints if j[1] == name] for name, _, _ in joints}
-    order = []
-
-    def write(name, offset, depth):
-        pad = "  " * depth
-        kind = "ROOT" if depth == 0 else "JOINT"
-        channels = "6 Xposition Yposition Zposition Zrotation Xrotation Yrotation" if depth == 0 else "3 Zrotation Xrotation Yrotation"
-        lines = [f"{pad}{kind} {name}", f"{pad}{{", f"{pad}  OFFSET {offset[0]} {offset[1] + (1.0 if depth == 0 else 0)} {offset[2]}", f"{pad}  CHANNELS {channels}"]
-        order.append(depth == 0)
-        for child, _, child_offset in children[name]:
-            lines += write(child, child_offset, depth + 1)
-        if not children[name]:
-            lines += [f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET 0 0.1 0", f"{pad}  }}"]
-        return lines + [f"{pad}}}"]
-
-    hierarchy = write("Hips", (0, 0, 0), 0)
-    values = " ".join("0 1.0 0 0 0 0" if root else "0 0 0" for root in order)
-    return "\n".join(["HIERARCHY", *hierarchy, "MOTION", "Frames: 2", "Frame Time: 0.0416667", values, values, ""])
+# -- hands and face ---------------------------------------------------------------------------------------
+def _rest_pose(shot):
+    """The shot without its motion: the metarig in its rest pose, facing the camera, which stays put."""
+    shot.rig.animation_data_clear()
+    shot.camera.animation_data_clear()
+    for bone in shot.rig.pose.bones:
+        bone.rotation_quaternion, bone.rotation_euler = (1.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
 
 
-def test_cmu_bvh_imports_upright_and_maps_by_name(addon, scene, tmp_path):
-    path = tmp_path / "walk.bvh"
-    path.write_text(_cmu_bvh())
-    assert addon.pose_sources.bvh_up_axis(str(path)) == "Y"
-    rig = addon.pose_sources.import_bvh(bpy.context, str(path))
-    assert addon.pose_sources.import_bvh(bpy.context, str(path)) is rig, "a second Animate reuses the import"
-    mapping = addon.pose_sources.mapping_for(scene.tpc, rig)
-    names = dict(zip(addon.bone_mapping.COCO17_NAMES, mapping.points))
-    assert names["left_shoulder"] == ("LeftArm", "HEAD") and names["right_wrist"] == ("RightHand", "HEAD")
-    assert names["left_hip"] == ("LeftUpLeg", "HEAD") and names["right_ankle"] == ("RightFoot", "HEAD")
-    scene.frame_set(1)
-    head, foot = bone_end_world(rig, "Head"), bone_end_world(rig, "LeftFoot")
-    assert head.z - foot.z > 0.9, "the Y-up file must stand upright in Blender's Z-up world"
+def _still_shot_of_the_left_hand(scene):
+    """The metarig at rest, and a camera close in front of its left hand."""
+    shot = human_shot(scene, frames=2)
+    _rest_pose(shot)
+    shot.camera.location, shot.camera.rotation_euler = (0.74, -0.55, 1.24), (math.radians(90), 0.0, 0.0)
+    return shot
 
 
-def test_blender_exported_bvh_is_recognised_as_z_up_and_keeps_its_pose(addon, scene, tmp_path):
-    shot = human_shot(scene, frames=4)
-    path = tmp_path / "metarig.bvh"
-    bpy.ops.export_anim.bvh(filepath=str(path), frame_start=1, frame_end=4)
-    assert addon.pose_sources.bvh_up_axis(str(path)) == "Z"
-    imported = addon.pose_sources.import_bvh(bpy.context, str(path))
-    for frame in (1, 4):
+def test_rigify_finger_bones_give_hands_that_follow_them(addon, scene):
+    shot = _still_shot_of_the_left_hand(scene)
+    index = shot.rig.pose.bones["f_index.01.L"]  # curl the index finger at frame 2 only
+    index.rotation_mode = "XYZ"
+    index.keyframe_insert("rotation_euler", frame=1)
+    index.rotation_euler = (math.radians(80), 0.0, 0.0)
+    index.keyframe_insert("rotation_euler", frame=2)
+    frames = _export(addon, shot, with_silhouettes=False).document["frames"]
+    hands = [frame["people"][0]["hands"] for frame in frames]
+    assert all(len(hand["left"]) == len(hand["right"]) == 21 for hand in hands)
+
+    left_chain = ["hand.L"] + [f"{finger}.0{joint}.L" for finger in ("thumb", "f_index", "f_middle", "f_ring", "f_pinky") for joint in (1, 2, 3)]
+    for number, frame in enumerate((1, 2)):
         scene.frame_set(frame)
-        for bone in ("hand.L", "forearm.R", "spine.006", "foot.L"):
-            assert (bone_end_world(imported, bone) - bone_end_world(shot.rig, bone)).length < 1e-3
+        ends = [bone_end_world(shot.rig, name) for name in left_chain]
+        tips = {4 * finger + 4: bone_end_world(shot.rig, left_chain[3 * finger + 3], "TAIL") for finger in range(5)}
+        order = [0] + [4 * finger + joint + 1 for finger in range(5) for joint in range(3)]
+        expected = np.zeros((21, 3))
+        expected[order] = expected_pixels(scene, shot.camera, ends)
+        expected[list(tips)] = expected_pixels(scene, shot.camera, list(tips.values()))
+        left = np.array(hands[number]["left"])
+        np.testing.assert_allclose(left[:, :2], expected[:, :2], atol=2e-3)
+        assert (left[:, 2] == 1.0).all(), "the whole left hand is in view"
+    before, after = np.array(hands[0]["left"]), np.array(hands[1]["left"])
+    moved = np.linalg.norm(after[:, :2] - before[:, :2], axis=1)
+    assert (moved[6:9] > 10).all(), "the curled index finger's joints move"
+    assert (moved[[0, 1, 2, 3, 4, 5] + list(range(9, 21))] < 1e-3).all(), "the wrist, the knuckle it turns about and the other fingers stay"
+    assert np.linalg.norm(after[8, :2] - after[0, :2]) < np.linalg.norm(before[8, :2] - before[0, :2]), "the tip curls towards the palm"
+
+
+def test_the_rigify_face_gives_jaw_nose_and_eyes_at_its_face_bones_and_nothing_else(addon, scene):
+    shot = human_shot(scene, frames=1)
+    _rest_pose(shot)
+    shot.camera.location = (0.0, -1.2, 1.85)  # the face fills the frame
+    face = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["face"])
+    assert face.shape == (68, 3)
+    justified = list(range(0, 17)) + list(range(27, 48))
+    assert (face[justified, 2] == 1.0).all()
+    unjustified = [index for index in range(68) if index not in justified]  # brows and mouth
+    assert (face[unjustified] == 0).all()
+    at_bones = {8: "chin", 0: "jaw.R", 16: "jaw.L", 27: "nose", 30: "nose.002", 33: "nose.004", 36: "lid.T.R", 39: "lid.B.R", 42: "lid.B.L", 45: "lid.T.L"}
+    expected = expected_pixels(scene, shot.camera, [bone_end_world(shot.rig, name) for name in at_bones.values()])
+    np.testing.assert_allclose(face[list(at_bones), :2], expected[:, :2], atol=2e-3)
+    assert face[0, 0] < face[8, 0] < face[16, 0], "the jaw runs from the person's right (image left) to their left"
+    jaw_steps = np.linalg.norm(np.diff(face[0:17, :2], axis=0), axis=1)
+    assert jaw_steps.max() < 2.5 * jaw_steps.min(), "jaw points are spread along the jaw line"
+
+
+def test_a_rig_without_fingers_or_face_rig_sends_neither(addon, scene):
+    rig = _armature(scene, _mixamo_bones("mixamorig:"))
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    scene.collection.objects.link(camera)
+    scene.camera, camera.location, camera.rotation_euler = camera, (0, -6, 1.0), (math.radians(90), 0, 0)
+    scene.frame_start = scene.frame_end = 1
+    person = addon.pose_export.export_armature(scene, rig, addon.pose_sources.mapping_for(scene.tpc, rig)).document["frames"][0]["people"][0]
+    assert set(person) == {"keypoints"}

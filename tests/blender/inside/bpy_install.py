@@ -16,7 +16,7 @@ from blender_session import ADDON, install_addon
 USER = Path(os.environ["BLENDER_USER_RESOURCES"])
 EXTENSION = USER / "extensions" / "user_default" / "tpc_animate"
 SITE_PACKAGES = USER / "extensions" / ".local" / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-OPERATORS = ("animate", "reattach", "cancel", "customize_mapping", "reset_mapping")
+OPERATORS = ("animate", "reattach", "cancel", "customize_mapping", "reset_mapping", "import_motion", "frame_performer")
 PANELS = ("VIEW3D_PT_tpc_animate", "SEQUENCER_PT_tpc_animate", "VIEW3D_PT_tpc_mapping", "SEQUENCER_PT_tpc_engine")
 
 
@@ -53,7 +53,7 @@ def test_the_bundled_wheels_are_installed_and_import_on_their_own():
 def test_the_protocol_is_imported_under_the_addons_own_name_and_nothing_heavy_is(addon):
     client = sys.modules[f"{ADDON}.vendor.tpc_protocol.client"]
     assert Path(client.__file__).is_relative_to(EXTENSION)
-    assert addon.jobs.JobClient is client.JobClient
+    assert addon.job_worker.JobClient is client.JobClient
     # A fresh Blender (this test process has pytest's own imports) with the add-on enabled and all of it loaded.
     probe = (
         "import bpy, pkgutil, importlib, sys; "

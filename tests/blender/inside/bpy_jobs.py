@@ -18,6 +18,7 @@ import zmq
 from blender_session import ADDON, free_port
 from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
 from benchmarks.pose_files import coco_keypoints, openpose_frames
+from motion_files import CMU_EXCERPT, bandai_namco_walk, mixamo_fbx
 from tpc.pose_sequence import PoseSequence
 
 ASTRONAUT = os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png")
@@ -133,12 +134,9 @@ def test_animate_in_background_fills_the_output_folder_and_one_strip(addon, scen
 
 
 def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, backend, tmp_path):
-    shot = _prepare(scene, tmp_path, backend.address, frames=10, mesh=False)
+    _prepare(scene, tmp_path, backend.address, frames=10, mesh=False)
     bvh = tmp_path / "take.bvh"
     bpy.ops.export_anim.bvh(filepath=str(bvh), frame_start=scene.frame_start, frame_end=scene.frame_end)
-    direct = addon.pose_export.export_armature(
-        scene, shot.rig, addon.pose_sources.mapping_for(scene.tpc, shot.rig), with_silhouettes=False
-    ).document
 
     settings = scene.tpc
     settings.pose_source, settings.pose_file = "FILE", str(bvh)
@@ -147,11 +145,45 @@ def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, back
     assert settings.state == "DONE" and settings.frames_done == 10
     assert _frames_on_disk(scene) == [f"frame_{i:06d}.png" for i in range(10)]
     assert len(_strips(scene)) == 1 and len(_strips(scene)[0].elements) == 10
-    imported = [obj for obj in scene.objects if obj.get(addon.pose_sources.BVH_SOURCE_PROPERTY) == str(bvh)]
+    imported = [obj for obj in scene.objects if obj.get(addon.motion_import.MOTION_SOURCE_PROPERTY) == str(bvh)]
     assert len(imported) == 1 and imported[0].type == "ARMATURE"
+    direct = addon.pose_export.export_armature(
+        scene, imported[0], addon.pose_sources.mapping_for(scene.tpc, imported[0]), with_silhouettes=False
+    ).document
     sent = json.loads((_job_folder(scene) / "poses.json").read_text())
-    for ours, theirs in zip(sent["frames"], direct["frames"]):
-        np.testing.assert_allclose(ours["people"][0]["keypoints"], theirs["people"][0]["keypoints"], atol=0.01)
+    assert sent == direct, "the file path sends what the imported armature shows the camera"
+
+
+MOTION_FILES = {
+    "cmu": lambda tmp_path: CMU_EXCERPT,
+    "bandai_namco": lambda tmp_path: bandai_namco_walk(tmp_path / "walk.bvh", frames=20),
+    "mixamo_fbx": lambda tmp_path: mixamo_fbx(tmp_path / "wave.fbx", frames=12),
+}
+
+
+@pytest.mark.parametrize("source", sorted(MOTION_FILES))
+def test_motion_files_animate_through_the_file_path_and_the_armature_path_alike(addon, backend, tmp_path, source):
+    path = MOTION_FILES[source](tmp_path)
+    bpy.ops.wm.read_homefile(use_empty=False)  # the default scene: its camera, 24 fps and 250 frames
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = 160, 120
+    settings = scene.tpc
+    settings.reference_image, settings.backend, settings.timeout = ASTRONAUT, backend.address, 60.0
+    settings.output_dir = str(tmp_path / "renders")
+    settings.pose_source, settings.pose_file = "FILE", str(path)
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE", settings.last_error
+    by_file = json.loads((_job_folder(scene) / "poses.json").read_text())
+    frames = {"cmu": 33, "bandai_namco": 20, "mixamo_fbx": 12}[source]
+    assert len(by_file["frames"]) == settings.frames_done == frames and by_file["fps"] == {"cmu": 120, "bandai_namco": 30, "mixamo_fbx": 30}[source]
+    keypoints = np.array([frame["people"][0]["keypoints"] for frame in by_file["frames"]])
+    assert (keypoints[:, 5:, 2] == 1).all(), "framed: every body joint of every frame in view"
+    assert settings.warnings == ""
+
+    settings.pose_source = "ARMATURE"
+    settings.armature = addon.motion_import.imported_armature(scene, str(path))
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE" and json.loads((_job_folder(scene) / "poses.json").read_text()) == by_file
 
 
 def test_a_pose_sequence_file_is_sent_as_it_is(addon, scene, backend, tmp_path):
@@ -347,7 +379,7 @@ def test_malformed_curve_keys_are_a_sentence_and_leave_nothing_running(addon, sc
 
 
 def _job_without_submission(addon, scene, tmp_path, connection):
-    return addon.jobs.Job(
+    return addon.job_worker.Job(
         scene_key=scene.as_pointer(), job_id="keys-test", folder=str(tmp_path / "out") + "/",
         folder_path=tmp_path / "out", connection=connection, submission=None,
     )  # fmt: skip
@@ -356,7 +388,7 @@ def _job_without_submission(addon, scene, tmp_path, connection):
 def test_a_client_that_refuses_its_settings_leaves_the_scene_as_it_was(addon, scene, tmp_path):
     _prepare(scene, tmp_path, "tcp://192.0.2.10:5555", frames=2, mesh=False)
     public, secret = _key_pair()
-    connection = addon.jobs.Connection("tcp://192.0.2.10:5555", 5.0, public[:39], (public, secret))
+    connection = addon.job_worker.Connection("tcp://192.0.2.10:5555", 5.0, public[:39], (public, secret))
     with pytest.raises(ValueError, match="40-character"):
         addon.jobs.launch(scene, _job_without_submission(addon, scene, tmp_path, connection), wait=True)
     assert scene.tpc.state == "NONE" and scene.tpc.job_id == "" and addon.jobs.active_job(scene) is None
@@ -365,7 +397,7 @@ def test_a_client_that_refuses_its_settings_leaves_the_scene_as_it_was(addon, sc
 def test_a_key_that_is_not_z85_is_refused_before_the_scene_shows_a_job(addon, scene, backend, tmp_path):
     _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
     public, secret = _key_pair()
-    connection = addon.jobs.Connection(backend.address, 5.0, "~" * 40, (public, secret))  # 40 characters, not Z85
+    connection = addon.job_worker.Connection(backend.address, 5.0, "~" * 40, (public, secret))  # 40 characters, not Z85
     settings = scene.tpc
     before = settings.state
     with pytest.raises(ValueError, match="40-character Z85 CURVE key"):
@@ -600,3 +632,50 @@ def test_the_headless_farm_command(addon, scene, backend, tmp_path):
     bpy.ops.wm.save_mainfile()
     failing = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert failing.returncode != 0 and "No answer from the backend" in failing.stderr
+
+
+def _report_matrices(scene) -> np.ndarray:
+    report = json.loads((_job_folder(scene) / "report.json").read_text())
+    return np.array([frame["people"][0]["matrix"] for frame in report["frames"]])
+
+
+def test_keypoints_placed_by_hand_are_saved_with_the_file_and_sent_as_the_reference(addon, scene, backend, tmp_path):
+    _prepare(scene, tmp_path, backend.address, frames=3, mesh=False)
+    settings = scene.tpc
+    assert not bpy.ops.tpc.reference_points_edit.poll(), "editing needs the Image Editor, which background Blender has not"
+    bpy.ops.tpc.reference_points_reset()
+    assert [item.name for item in settings.reference_points] == list(addon.bone_mapping.COCO17_NAMES)
+    settings.use_reference_points = True
+    for item in settings.reference_points:
+        item.location = (item.location[0] * 0.6 + 60, item.location[1] * 0.6 + 40)  # a smaller figure, up and left
+    settings.reference_points["left_ear"].placed = False
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))
+    scene = bpy.context.scene
+    settings = scene.tpc
+    assert settings.use_reference_points and not settings.reference_points["left_ear"].placed, "saved with the .blend"
+
+    bpy.ops.tpc.animate()
+    assert settings.state == "DONE", settings.last_error
+    sent = json.loads((_job_folder(scene) / "reference_keypoints.json").read_text())
+    expected = [[round(item.location[0], 3), round(item.location[1], 3), 1.0] if item.placed else [0.0, 0.0, 0.0] for item in settings.reference_points]
+    assert (sent["width"], sent["height"]) == (512, 512)
+    np.testing.assert_allclose(sent["frames"][0]["people"][0]["keypoints"], expected, atol=1e-3)
+    by_hand = _report_matrices(scene)
+
+    settings.use_reference_points = False  # the backend finds the astronaut itself
+    bpy.ops.tpc.animate()
+    assert not (_job_folder(scene) / "reference_keypoints.json").exists()
+    assert np.abs(_report_matrices(scene) - by_hand).max() > 1.0, "the placed keypoints decided the calibration"
+
+
+def test_too_few_placed_keypoints_are_one_sentence(addon, scene, tmp_path):
+    _prepare(scene, tmp_path, f"tcp://127.0.0.1:{free_port()}", frames=2, mesh=False)
+    settings = scene.tpc
+    settings.use_reference_points = True
+    bpy.ops.tpc.reference_points_reset()
+    for item in list(settings.reference_points)[1:]:
+        item.placed = False
+    with pytest.raises(RuntimeError, match="Place at least two body points on the photo"):
+        bpy.ops.tpc.animate()
+    assert settings.job_id == ""

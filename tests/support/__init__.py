@@ -1,0 +1,1 @@
+"""The tests' shared harness: fixtures and helpers that more than one test folder uses."""
