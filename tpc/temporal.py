@@ -207,7 +207,7 @@ class SequenceCalibration:
             return own  # no neighbours to smooth with
         reference = self.calibrator.references[own.reference_index]
         centre, size = reference.cells.centre, np.sqrt(max(reference.area, 1.0))
-        params = np.array([_parameters(fit.transform, centre, size) for fit in fits])
+        params = _parameters([fit.transform for fit in fits], centre, size)
         params[:, 1] = params[at, 1] + _wrap(params[:, 1] - params[at, 1])  # angles unwrapped about frame index's
         smoothed = _transform(smooth_at(params, reliability, at, self.calibrator.config.smoothing), centre, size)
         batch = SimilarityBatch(
@@ -275,10 +275,15 @@ def _reliability(fit: PersonFit, own: PersonFit) -> float:
     return _FALLBACK_RELIABILITY if fit.fallback else 1.0
 
 
-def _parameters(transform: Similarity, centre: np.ndarray, size: float) -> np.ndarray:
-    """(log s, angle, c / size) with c where the reference centre lands."""
-    landed = transform.apply(centre[None])[0]
-    return np.array([np.log(transform.scale), transform.angle, landed[0] / size, landed[1] / size])
+def _parameters(transforms: list[Similarity], centre: np.ndarray, size: float) -> np.ndarray:
+    """(n, 4): log s, angle and c / size, c being where the reference centre lands."""
+    scale = np.array([t.scale for t in transforms])
+    angle = np.array([t.angle for t in transforms])
+    shift = np.array([t.translation for t in transforms])
+    cos, sin = scale * np.cos(angle), scale * np.sin(angle)
+    landed_x = cos * centre[0] - sin * centre[1] + shift[:, 0]
+    landed_y = sin * centre[0] + cos * centre[1] + shift[:, 1]
+    return np.column_stack([np.log(scale), angle, landed_x / size, landed_y / size])
 
 
 def _transform(params: np.ndarray, centre: np.ndarray, size: float) -> Similarity:
