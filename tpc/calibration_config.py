@@ -14,7 +14,10 @@ class CalibrationConfig:
 
     confidence_threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD
     score_resolution: int = 96  # long side, in cells, of the grid the IoU is counted on
-    refine_rounds: int = 2  # rounds of toggling single keypoints of the best part-union subset
+    # Rounds of toggling single keypoints of the best part-union subset (0: off). Measured on
+    # benchmarks/calibration_quality.py with the polish below: 2 rounds change the mean IoU by less
+    # than 0.001 and cost 0.4-0.8 ms per frame, so they are off.
+    refine_rounds: int = 0
     # Rounds of nudging the winning transform towards a higher IoU (0: off). Only against target
     # masks: against shapes drawn from keypoints it was measured to lose IoU. On
     # benchmarks/calibration_quality.py 3 rounds reach 0.863 mean IoU, 5 rounds 0.866 (0.4 ms more

@@ -62,6 +62,20 @@ def test_never_worse_than_face_only_or_all_common_points(astronaut, calibrator):
     assert all(ours >= theirs - 0.03 for ours, theirs in pairs)
 
 
+def test_refining_the_subset_never_loses_overlap(astronaut):
+    """Toggling single keypoints of the winner keeps a challenger only if it scores higher (before
+    any polish, which starts from wherever the subsets ended)."""
+    image, points, mask = astronaut
+    plain, refined = (
+        Calibrator(image, [(points, mask)], CANVAS, CalibrationConfig(refine_rounds=rounds, polish_rounds=0)) for rounds in (0, 2)
+    )
+    cases = make_cases(points, mask, 12, seed=8)
+    before = [plain.fit([case.keypoints], target_mask=case.mask)[0] for case in cases]
+    after = [refined.fit([case.keypoints], target_mask=case.mask)[0] for case in cases]
+    assert all(a.score >= b.score for a, b in zip(after, before))
+    assert any(a.keypoints_used != b.keypoints_used for a, b in zip(after, before)), "the rounds must do something"
+
+
 def test_keeps_the_rigid_core_in_every_subset(astronaut, calibrator):
     _, points, mask = astronaut
     core = np.isin(np.arange(17), kp.BODY_PARTS["face"] + kp.BODY_PARTS["torso"])
