@@ -33,7 +33,7 @@ from .person_fit import (
     TargetPerson,
     fit_person,
 )
-from .procrustes import Similarity, SimilarityBatch
+from .procrustes import SimilarityBatch
 from .scoring import ReferenceCells, TargetCells, downscale, warped_iou
 from .silhouette import NUM_LABELS, BodyWidths, draw_silhouette, drawn_parts, label_parts, relative_size
 from .temporal import SequenceCalibration
@@ -161,9 +161,7 @@ class Calibrator:
         shapes = self._target_shapes(targets, reference_for, target_mask)
         from_mask = target_mask is not None
         found = [
-            fit_person(
-                self.references[r], r, self._target(t, shape, from_mask), j, self.config, self.canvas_size, self._tgt_zoom, shape
-            )
+            fit_person(self.references[r], r, self._target(t, shape, from_mask), j, self.config, self.canvas_size)
             for j, (t, r, shape) in enumerate(zip(targets, reference_for, shapes))
         ]
         grid_w, grid_h = self._tgt_grid
@@ -209,6 +207,8 @@ class Calibrator:
         return TargetPerson(
             keypoints=keypoints,
             seen=kp.visible(keypoints, threshold),
+            shape=shape,
+            zoom=self._tgt_zoom,
             cells=TargetCells.sample(shape, self._tgt_zoom, self.config.max_cells, parts),
             from_mask=from_mask,
             tie_margin=self.config.tie_margin if from_mask else self.config.tie_margin_drawn,
@@ -264,17 +264,12 @@ class Calibrator:
         image, mask, people = self.render(fits)
         return FrameCalibration(index, fits, image, mask, shape, people)
 
-    def assignments(self, frames: Iterable[Sequence[np.ndarray]]) -> list[list[int]]:
-        """Reference person of every target person in every frame, tracked in frame order.
-
-        Keypoints only, so it is cheap to compute for a whole job up front; with it, frames can be
-        calibrated in any order (``calibrate(people, reference_for=assignments[i], ...)``).
-        """
-        return [[r for r, _ in frame] for frame in self.tracks(frames)]
-
     def tracks(self, frames: Iterable[Sequence[np.ndarray]]) -> list[list[tuple[int, int]]]:
-        """(reference person, track) of every target person in every frame (see
-        :class:`tpc.matching.PeopleMatcher`): a track is one person followed from frame to frame."""
+        """(reference person, track) of every target person in every frame, followed in frame order
+        (see :class:`tpc.matching.PeopleMatcher`): a track is one person from frame to frame.
+
+        Keypoints only, so it is cheap to compute for a whole sequence up front; with it, frames can
+        be calibrated in any order (``search(people, reference_for=..., ...)``)."""
         reference_size = (self.image.shape[1], self.image.shape[0])
         matcher = PeopleMatcher(
             [r.keypoints for r in self.references], reference_size, self.canvas_size, self.config.confidence_threshold

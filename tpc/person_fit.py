@@ -93,7 +93,9 @@ class TargetPerson:
 
     keypoints: np.ndarray
     seen: np.ndarray
-    cells: TargetCells
+    shape: np.ndarray  # (h, w) bool grid at ``zoom`` times the canvas: the person's target shape
+    zoom: float
+    cells: TargetCells  # sampled from ``shape``
     from_mask: bool  # the shape is a given mask (trustworthy), not drawn from keypoints
     tie_margin: float  # IoU differences below this are not worth fewer keypoints
 
@@ -105,14 +107,8 @@ def fit_person(
     target_index: int,
     config: CalibrationConfig,
     canvas_size: tuple[int, int],
-    grid_zoom: float,
-    target_shape: np.ndarray,
 ) -> tuple[PersonFit, TargetPerson]:
-    """The best transform of ``ref`` onto ``target`` (Eq. 4), or a named fallback, and the target as scored.
-
-    ``target_shape`` is the low-resolution bool grid (at ``grid_zoom``) the target cells come from;
-    the moments fallback reads it.
-    """
+    """The best transform of ``ref`` onto ``target`` (Eq. 4), or a named fallback, and the target as scored."""
     search = _Search(ref, config, canvas_size)
     mirrored = _seen_from_behind(ref, target, config)
     if mirrored:  # the reference's right arm now covers the target's left arm, and so on
@@ -131,7 +127,7 @@ def fit_person(
             transform, subset, score = best
             if target.from_mask and (common & CORE).sum() < 2:
                 # Limb points alone cannot tell which way the body is turned; a given mask can.
-                moments = search.moment_candidates(target, target_shape, grid_zoom)
+                moments = search.moment_candidates(target)
                 if moments is not None:
                     scores = search.score(target, moments)
                     top = int(np.argmax(scores))
@@ -157,7 +153,7 @@ def fit_person(
         else "every keypoint subset gave a degenerate fit"
     )
     if can_score:
-        moments = search.moment_candidates(target, target_shape, grid_zoom)
+        moments = search.moment_candidates(target)
         if moments is not None:
             scores = search.score(target, moments)
             top = int(np.argmax(scores))
@@ -242,15 +238,15 @@ class _Search:
                 step /= 2
         return transform, score
 
-    def moment_candidates(self, target: TargetPerson, shape: np.ndarray, zoom: float) -> SimilarityBatch | None:
+    def moment_candidates(self, target: TargetPerson) -> SimilarityBatch | None:
         """The similarity aligning the masks' moments, and the same turned by 180 degrees.
 
         A principal axis has no direction, so both readings are scored and the better one kept.
         """
-        transform = moments_similarity(self.ref.moments, mask_moments(shape.astype(np.uint8)))
+        transform = moments_similarity(self.ref.moments, mask_moments(target.shape.astype(np.uint8)))
         if transform is None:
             return None
-        transform = grid_to_pixels(transform, zoom)
+        transform = grid_to_pixels(transform, target.zoom)
         centre = transform.apply(self.ref.cells.centre[None])[0]
         turned = 2 * centre - np.asarray(transform.translation)  # c + R(pi)(t - c) = c - (t - c)
         return SimilarityBatch(

@@ -28,9 +28,9 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from tpc.calibration import CalibrationConfig, Calibrator, FrameCalibration, PersonFit
-from tpc.temporal import SequenceCalibration
 from tpc.pose_sequence import PoseSequence
 from tpc.propagation import DEFAULT_GROUPS
+from tpc.temporal import SequenceCalibration
 
 FrameSink = Callable[[int, np.ndarray], None]
 Cancelled = Callable[[], bool]
@@ -88,11 +88,8 @@ class PreparedJob:
         return self.poses.size
 
     @property
-    def calibrator(self) -> Calibrator:
-        return self.sequence.calibrator
-
-    @property
     def sequence(self) -> SequenceCalibration:
+        """The job's frames as a calibrated sequence, built at the first frame asked for."""
         if self._sequence is None:
             calibrator = Calibrator(self.reference_image, self.reference_people, self.poses.size, self.calibration_config)
             self._sequence = calibrator.sequence(self.poses.frames, self.target_masks)

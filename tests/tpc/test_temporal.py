@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.synthetic import CANVAS, Body, Motion, make_motion
 from tpc import keypoints as kp
-from tpc.calibration import CalibrationConfig, Calibrator
+from tpc.calibration import Calibrator
 from tpc.masks import iou
 from tpc.procrustes import Similarity
 from tpc.temporal import is_shot_cut, shot_cuts, smooth_at
