@@ -9,9 +9,8 @@ less than the I/O around it.
 
 Wall-clock time is what a user waits for, but on a shared machine other processes inflate it at
 random; the fastest of several runs is printed. CPU time (user + system, all threads) is printed
-beside it: it barely depends on the load, and since the floor runs on one thread, a command whose
-CPU time stays within a ratio of the floor's also stays within it in wall-clock time on a quiet
-machine (its threads can only make it faster than its CPU time).
+beside it: it barely depends on the load, and it is about what a run takes on a machine so busy that
+the run gets one core, while on a quiet machine the command's threads run side by side.
 
     .venv/bin/python -m benchmarks.calibration_speed [--frames 120] [--repeats 3]
 """

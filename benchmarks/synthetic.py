@@ -6,6 +6,9 @@ moves the whole person on a 512x512 canvas, hides a few keypoints and drops thos
 canvas, and jitters the keypoints like a detector would. Optionally the result is mirrored, which is what a person seen from behind looks like to a
 keypoint detector (their left side on the left of the picture). The global transform is known, so
 the error of a calibration can be measured against it.
+
+``make_motion`` poses the same :class:`Body` frame after frame instead: smooth global and limb motion,
+detector jitter, short keypoint dropouts and an optional shot cut (benchmarks/calibration_stability.py).
 """
 
 from __future__ import annotations
