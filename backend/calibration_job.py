@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,13 +178,7 @@ def calibrate_to_folder(
     config = config or CalibrationConfig()
     calibrator = Calibrator(reference.image, reference.people, poses.size, config)
     report = CalibrationReport(reference.image, reference.people, poses.size, len(poses), config)
-
-    def target_masks():
-        for path in mask_paths or []:
-            try:
-                yield read_mask(path, what="target mask", size=poses.size)
-            except ImageReadError as error:
-                raise UserError(str(error)) from None
+    sequence = calibrator.sequence(poses.frames, _MaskFiles(mask_paths, poses.size) if mask_paths else None)
 
     pending: list[Future] = []
     with ThreadPoolExecutor(max_workers=max(1, writers), thread_name_prefix="png") as pool:
@@ -191,9 +186,9 @@ def calibrate_to_folder(
         def save(path: Path, array: np.ndarray) -> None:
             pending.append(pool.submit(lambda: write_atomic(path, encode_png(array))))
 
-        frames = calibrator.calibrate_sequence(poses.frames, target_masks() if mask_paths else None)
-        for frame, people in zip(frames, poses.frames):
-            name = f"{frame.index:05d}.png"
+        for index, people in enumerate(poses.frames):
+            frame = sequence.calibration(index)
+            name = f"{index:05d}.png"
             save(out / "calibrated" / name, frame.image)
             save(out / "calibrated_mask" / name, frame.mask)
             if len(frame.fits) > 1:
@@ -207,7 +202,7 @@ def calibrate_to_folder(
             while len(pending) > 4 * max(1, writers) or (pending and pending[0].done()):
                 _finish(pending.pop(0))
             if progress:
-                progress(frame.index + 1, len(poses))
+                progress(index + 1, len(poses))
         while pending:
             _finish(pending.pop(0))
 
@@ -215,6 +210,22 @@ def calibrate_to_folder(
     _finish_write(lambda: write_atomic(out / "report.json", json.dumps(document, indent=1).encode()))
     _finish_write(lambda: write_atomic(out / "report.png", encode_png(report.render(), compression=6)))
     return document
+
+
+class _MaskFiles(Sequence):
+    """Target masks read from their files when the calibration asks for them."""
+
+    def __init__(self, paths: list[Path], size: tuple[int, int]) -> None:
+        self.paths, self.size = paths, size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        try:
+            return read_mask(self.paths[index], what="target mask", size=self.size)
+        except ImageReadError as error:
+            raise UserError(str(error)) from None
 
 
 def _finish(future: Future) -> None:

@@ -6,6 +6,9 @@ moves the whole person on a 512x512 canvas, hides a few keypoints and drops thos
 canvas, and jitters the keypoints like a detector would. Optionally the result is mirrored, which is what a person seen from behind looks like to a
 keypoint detector (their left side on the left of the picture). The global transform is known, so
 the error of a calibration can be measured against it.
+
+``make_motion`` poses the same :class:`Body` frame after frame instead: smooth global and limb motion,
+detector jitter, short keypoint dropouts and an optional shot cut (benchmarks/calibration_stability.py).
 """
 
 from __future__ import annotations
@@ -139,6 +142,77 @@ def _part_labels(mask: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, l
     return labels, names
 
 
+class Body:
+    """A reference person cut into rigid parts, ready to be posed many times.
+
+    ``articulate`` swings limb chains about their joints (degrees, per chain index of ``_CHAINS``:
+    (swing of the upper bone, bend of the lower one)) and returns the posed mask and keypoints.
+    """
+
+    def __init__(self, keypoints: np.ndarray, mask: np.ndarray) -> None:
+        self.keypoints = np.asarray(keypoints, dtype=np.float64).copy()
+        self.mask = mask
+        self.seen = kp.visible(self.keypoints)
+        self.labels, self.names = _part_labels(mask, self.keypoints)
+        self.parts = [((self.labels == index) * 255).astype(np.uint8) for index in range(len(self.names))]
+
+    def movable(self, chain: int) -> bool:
+        root, middle = _CHAINS[chain][:2]
+        return bool(self.seen[root] and self.seen[middle])
+
+    def articulate(self, angles: dict[int, tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+        points = self.keypoints
+        part_motion = {name: np.array([[1.0, 0, 0], [0, 1.0, 0]]) for name in set(self.names)}
+        moved = points.copy()
+        for chain, (swing_deg, bend_deg) in angles.items():
+            root, middle, end, _, _, upper, lower, _ = _CHAINS[chain]
+            swing = _rotation(points[root, :2], swing_deg)
+            new_middle = _apply(swing, points[middle, :2][None])[0]
+            bend = _compose(_rotation(new_middle, bend_deg), swing)
+            part_motion[upper] = swing
+            part_motion[lower] = bend
+            moved[middle, :2] = new_middle
+            if self.seen[end]:
+                moved[end, :2] = _apply(bend, points[end, :2][None])[0]
+        height, width = self.mask.shape
+        articulated = np.zeros((height, width), np.uint8)
+        for name, part in zip(self.names, self.parts):
+            if part.any():
+                articulated |= cv2.warpAffine(part, part_motion[name], (width, height), flags=cv2.INTER_NEAREST)
+        articulated = cv2.morphologyEx(articulated, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        return articulated, moved
+
+    def place(
+        self, articulated: np.ndarray, moved: np.ndarray, truth: Similarity, canvas: tuple[int, int], mirrored: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """The posed person moved by ``truth`` onto the canvas (then mirrored): target mask, exact
+        keypoints, the true 2x3 map of reference pixels, and the torso axis."""
+        target_mask = cv2.warpAffine(articulated, truth.matrix, canvas, flags=cv2.INTER_NEAREST) > 0
+        target = truth.apply(moved)
+        axis_points = torso_axis(self.keypoints)
+        axis = tuple(truth.apply(np.array(p)[None])[0] for p in axis_points) if axis_points else None
+        truth_matrix = truth.matrix
+        if mirrored:
+            flip = np.array([[-1.0, 0.0, canvas[0] - 1.0], [0.0, 1.0, 0.0]])
+            truth_matrix = _compose(flip, truth_matrix)
+            target_mask = target_mask[:, ::-1].copy()
+            target[:, 0] = canvas[0] - 1 - target[:, 0]
+            if axis is not None:
+                axis = tuple(np.array([canvas[0] - 1 - p[0], p[1]]) for p in axis)
+        return target_mask, target, truth_matrix, axis
+
+    def detected(self, rng: np.random.Generator, target: np.ndarray, scale: float, canvas: tuple[int, int], noise: float) -> np.ndarray:
+        """What a detector reports: jitter (Gaussian, sigma ``noise`` of the person's size on the
+        canvas), keypoints off the canvas or hidden in the reference dropped, others confident."""
+        target = target.copy()
+        size = np.sqrt(self.mask.sum()) * scale
+        target[:, :2] += rng.normal(0.0, noise * size, size=(len(target), 2))
+        off_canvas = (target[:, 0] < 0) | (target[:, 0] >= canvas[0]) | (target[:, 1] < 0) | (target[:, 1] >= canvas[1])
+        target[off_canvas | ~self.seen, 2] = 0.0
+        target[~off_canvas & self.seen, 2] = np.maximum(target[~off_canvas & self.seen, 2], 0.5)
+        return target
+
+
 def make_case(
     rng: np.random.Generator,
     keypoints: np.ndarray,
@@ -147,32 +221,16 @@ def make_case(
     mirrored: bool = False,
     canvas: tuple[int, int] = CANVAS,
     noise: float = 0.01,
+    body: Body | None = None,
 ) -> Case | None:
     """Draw one misaligned target; None when the draw leaves too little of the person on the canvas."""
-    points = np.asarray(keypoints, dtype=np.float64).copy()
-    seen = kp.visible(points)
-    labels, names = _part_labels(mask, points)
-    height, width = mask.shape
-    part_motion = {name: np.array([[1.0, 0, 0], [0, 1.0, 0]]) for name in set(names)}
-    moved = points.copy()
-    for root, middle, end, swing_range, bend_range, upper, lower, chance in _CHAINS:
-        if not (seen[root] and seen[middle]) or rng.random() > chance:
+    body = body or Body(keypoints, mask)
+    angles = {}
+    for chain, (_, _, _, swing_range, bend_range, _, _, chance) in enumerate(_CHAINS):
+        if not body.movable(chain) or rng.random() > chance:
             continue
-        swing = _rotation(points[root, :2], rng.uniform(-swing_range, swing_range))
-        new_middle = _apply(swing, points[middle, :2][None])[0]
-        bend = _compose(_rotation(new_middle, rng.uniform(-bend_range, bend_range)), swing)
-        part_motion[upper] = swing
-        part_motion[lower] = bend
-        moved[middle, :2] = new_middle
-        if seen[end]:
-            moved[end, :2] = _apply(bend, points[end, :2][None])[0]
-
-    articulated = np.zeros((height, width), np.uint8)
-    for index, name in enumerate(names):
-        part = ((labels == index) * 255).astype(np.uint8)
-        if part.any():
-            articulated |= cv2.warpAffine(part, part_motion[name], (width, height), flags=cv2.INTER_NEAREST)
-    articulated = cv2.morphologyEx(articulated, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+        angles[chain] = (rng.uniform(-swing_range, swing_range), rng.uniform(-bend_range, bend_range))
+    articulated, moved = body.articulate(angles)
 
     # Global similarity: scale, any rotation, and a centre somewhere in the middle of the canvas.
     scale = float(np.exp(rng.uniform(np.log(0.4), np.log(2.2))))
@@ -185,26 +243,8 @@ def make_case(
     rotate = Similarity(scale=scale, angle=angle)
     tx, ty = destination - rotate.apply(centre[None])[0]
     truth = Similarity(scale=scale, angle=angle, translation=(float(tx), float(ty)))
-    target_mask = cv2.warpAffine(articulated, truth.matrix, canvas, flags=cv2.INTER_NEAREST) > 0
-    target = truth.apply(moved)
-    axis_points = torso_axis(points)
-    axis = tuple(truth.apply(np.array(p)[None])[0] for p in axis_points) if axis_points else None
-
-    truth_matrix = truth.matrix
-    if mirrored:
-        flip = np.array([[-1.0, 0.0, canvas[0] - 1.0], [0.0, 1.0, 0.0]])
-        truth_matrix = _compose(flip, truth_matrix)
-        target_mask = target_mask[:, ::-1].copy()
-        target[:, 0] = canvas[0] - 1 - target[:, 0]
-        if axis is not None:
-            axis = tuple(np.array([canvas[0] - 1 - p[0], p[1]]) for p in axis)
-
-    # Detector jitter: Gaussian, sigma a fraction of the person's size on the target canvas.
-    size = np.sqrt(mask.sum()) * scale
-    target[:, :2] += rng.normal(0.0, noise * size, size=(len(target), 2))
-    off_canvas = (target[:, 0] < 0) | (target[:, 0] >= canvas[0]) | (target[:, 1] < 0) | (target[:, 1] >= canvas[1])
-    target[off_canvas | ~seen, 2] = 0.0
-    target[~off_canvas & seen, 2] = np.maximum(target[~off_canvas & seen, 2], 0.5)
+    target_mask, target, truth_matrix, axis = body.place(articulated, moved, truth, canvas, mirrored)
+    target = body.detected(rng, target, scale, canvas, noise)
     visible_now = np.flatnonzero(target[:, 2] > 0)
     hide = rng.choice(visible_now, size=min(len(visible_now), int(rng.integers(0, 4))), replace=False)
     target[hide, 2] = 0.0
@@ -218,9 +258,87 @@ def make_cases(
 ) -> list[Case]:
     """``count`` cases for one photo, reproducible from ``seed``."""
     rng = np.random.default_rng(seed)
+    body = Body(keypoints, mask)
     cases: list[Case] = []
     while len(cases) < count:
-        case = make_case(rng, keypoints, mask, mirrored=bool(rng.random() < mirrored_share), noise=noise)
+        case = make_case(rng, keypoints, mask, mirrored=bool(rng.random() < mirrored_share), noise=noise, body=body)
         if case is not None:
             cases.append(case)
     return cases
+
+
+@dataclass
+class Motion:
+    """A smooth video of one person: per frame a case (detected keypoints, true mask, true map),
+    and the frames that start a new shot."""
+
+    frames: list[Case]
+    cuts: list[int]
+    dropouts: list[tuple[int, int]]  # (first frame, keypoint) of every 3-frame dropout
+
+
+def _wave(rng: np.random.Generator, amplitude: float, periods: tuple[float, float], t: np.ndarray) -> np.ndarray:
+    """A smooth curve through 0 +- amplitude: two sines of random periods (frames) and phases."""
+    first, second = rng.uniform(*periods, size=2)
+    phases = rng.uniform(0, 2 * np.pi, size=2)
+    return amplitude * (0.7 * np.sin(2 * np.pi * t / first + phases[0]) + 0.3 * np.sin(2 * np.pi * t / second + phases[1]))
+
+
+def make_motion(
+    body: Body,
+    count: int,
+    seed: int,
+    *,
+    canvas: tuple[int, int] = CANVAS,
+    noise: float = 0.01,
+    dropout_every: int = 12,
+    cut_at: int | None = None,
+) -> Motion:
+    """``count`` frames of smooth motion at 24 fps, reproducible from ``seed``.
+
+    The whole person drifts, breathes in scale (about +-25 %), sways (about +-25 degrees about a
+    random heading) and crosses part of the canvas over a few seconds; the limbs swing about their
+    joints with periods of 1.5-4 s. Keypoints jitter like a detector's (``noise`` of the person's
+    size, independently per frame), and on average every ``dropout_every`` frames one visible
+    keypoint disappears for 3 frames. At ``cut_at`` the shot changes: the global motion starts
+    again from a new random placement, as after a cut in an edit.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(count, dtype=np.float64)
+    limbs = {
+        chain: (_wave(rng, 0.6 * spec[3], (36, 96), t), _wave(rng, 0.6 * spec[4], (36, 96), t))
+        for chain, spec in enumerate(_CHAINS)
+        if body.movable(chain)
+    }
+    rows, cols = np.nonzero(body.mask)
+    centre = np.array([cols.mean(), rows.mean()])
+    shots = [0] + ([cut_at] if cut_at is not None and 0 < cut_at < count else []) + [count]
+    scale = np.empty(count)
+    angle = np.empty(count)
+    position = np.empty((count, 2))
+    for start, end in zip(shots, shots[1:]):
+        span = t[start:end]
+        base_scale = np.exp(rng.uniform(np.log(0.5), np.log(1.3)))
+        scale[start:end] = base_scale * np.exp(_wave(rng, 0.25, (72, 160), span))
+        angle[start:end] = np.radians(rng.uniform(-180, 180) + _wave(rng, 25.0, (72, 160), span))
+        base = rng.uniform(0.4, 0.6, size=2) * np.asarray(canvas)
+        position[start:end, 0] = base[0] + _wave(rng, 0.12 * canvas[0], (96, 200), span)
+        position[start:end, 1] = base[1] + _wave(rng, 0.08 * canvas[1], (96, 200), span)
+
+    frames: list[Case] = []
+    for i in range(count):
+        articulated, moved = body.articulate({chain: (swing[i], bend[i]) for chain, (swing, bend) in limbs.items()})
+        rotate = Similarity(scale=float(scale[i]), angle=float(angle[i]))
+        tx, ty = position[i] - rotate.apply(centre[None])[0]
+        truth = Similarity(scale=float(scale[i]), angle=float(angle[i]), translation=(float(tx), float(ty)))
+        target_mask, target, truth_matrix, axis = body.place(articulated, moved, truth, canvas)
+        frames.append(Case(body.detected(rng, target, float(scale[i]), canvas, noise), target_mask, truth, False, truth_matrix, axis))
+    dropouts = []
+    for start in np.flatnonzero(rng.random(count) < 1 / dropout_every):
+        seen = np.flatnonzero(frames[start].keypoints[:, 2] > 0)
+        if len(seen) > 2:
+            point = int(rng.choice(seen))
+            dropouts.append((int(start), point))
+            for frame in frames[start : start + 3]:
+                frame.keypoints[point, 2] = 0.0
+    return Motion(frames, shots[1:-1], dropouts)

@@ -103,6 +103,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "groups": _whole(1, MAX_FRAMES),
     "tpc": _boolean,
     "person_tokens": _boolean,
+    "independent": _boolean,  # calibrate every frame on its own (the paper); default false: as a sequence
     "width": _size,
     "height": _size,
 }

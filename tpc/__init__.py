@@ -5,7 +5,8 @@ The pieces, in the order a job uses them:
 - :mod:`tpc.keypoints`, :mod:`tpc.pose_sequence`: COCO-17 people and the PoseSequence format;
   :mod:`tpc.wholebody`: the hands and faces people may carry beside the body.
 - :class:`tpc.Calibrator`: Procrustes warping with the optimal keypoint subset (paper Eq. 4), giving
-  one calibrated image and mask per target frame.
+  one calibrated image and mask per target frame; the frames of a video calibrated as a sequence
+  (:mod:`tpc.temporal`), so the calibrated person moves as smoothly as the target.
 - :class:`tpc.IterativePropagation`: which calibrated frame each frame reads at each denoising step
   (paper Algorithm 1).
 - :mod:`tpc.attention` (needs torch): attention processors that add the calibrated features to a

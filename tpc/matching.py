@@ -84,6 +84,8 @@ class PeopleMatcher:
 
     When there are more target people than reference people, the extra ones reuse the reference
     person standing nearest to them; a target person with nothing visible gets reference person 0.
+    Every target person also gets a track: the number of the person they continue from the previous
+    frame (moved less than half their size), or a new number.
     """
 
     def __init__(
@@ -98,19 +100,25 @@ class PeopleMatcher:
         self._threshold = threshold
         self._target_size = target_size
         self._reference_centres = [_centre(p, reference_size, threshold) for p in reference_people]
-        self._previous: list[tuple[np.ndarray, int]] = []  # (target keypoints, reference index)
+        self._previous: list[tuple[np.ndarray, int, int]] = []  # (target keypoints, reference index, track)
+        self._tracks = 0  # tracks started so far
 
     def match(self, target_people: list[np.ndarray]) -> list[int]:
         """Reference index for each target person of the next frame."""
+        return [reference for reference, _ in self.match_tracks(target_people)]
+
+    def match_tracks(self, target_people: list[np.ndarray]) -> list[tuple[int, int]]:
+        """(reference index, track) for each target person of the next frame."""
         assigned: list[int | None] = [None] * len(target_people)
+        tracks: list[int | None] = [None] * len(target_people)
         if self._previous and target_people:
             cost = np.array(
-                [[person_distance(t, p, self._threshold) for p, _ in self._previous] for t in target_people]
+                [[person_distance(t, p, self._threshold) for p, _, _ in self._previous] for t in target_people]
             )
             finite = np.where(np.isfinite(cost), cost, 1e6)
             for row, col in min_cost_assignment(finite):
                 if cost[row, col] < 0.5:  # moved less than half its size since the last frame
-                    assigned[row] = self._previous[col][1]
+                    _, assigned[row], tracks[row] = self._previous[col]
 
         open_targets = [i for i, a in enumerate(assigned) if a is None]
         free_refs = [r for r in range(len(self._reference_centres)) if r not in assigned]
@@ -124,9 +132,11 @@ class PeopleMatcher:
                 if assigned[index] is None:  # more targets than references: reuse the nearest
                     costs = [self._position_cost(pos, r) for r in range(len(self._reference_centres))]
                     assigned[index] = int(np.argmin(costs))
+                tracks[index] = self._tracks
+                self._tracks += 1
 
-        result = [int(a) for a in assigned]  # type: ignore[arg-type]
-        self._previous = [(t, r) for t, r in zip(target_people, result) if kp.visible(t, self._threshold).any()]
+        result = [(int(a), int(t)) for a, t in zip(assigned, tracks)]  # type: ignore[arg-type]
+        self._previous = [(p, r, t) for p, (r, t) in zip(target_people, result) if kp.visible(p, self._threshold).any()]
         return result
 
     def _position_cost(self, position: np.ndarray | None, reference: int) -> float:

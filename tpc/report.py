@@ -1,7 +1,8 @@
 """The calibration report: every fit as JSON, and one picture a person can read at a glance.
 
 ``report.json`` lists, per frame and person, the matrix (reference pixels to target pixels), scale,
-rotation, translation, keypoints used, IoU score and fallback. ``report.png`` shows the reference,
+rotation, translation, keypoints used, the IoU of the transform used (``score``) and of the frame's
+own best transform before a sequence smoothed it (``candidate_score``), and the fallback. ``report.png`` shows the reference,
 a few target poses (evenly spaced, plus the worst-scoring frame) with their calibrated images over the
 target shape, and per-frame curves of IoU, scale and rotation, with fallback frames marked.
 """
@@ -134,6 +135,7 @@ class CalibrationReport:
     # -- JSON -----------------------------------------------------------------------------------------
     def to_json(self) -> dict:
         scores = [p["score"] for people in self.frames for p in people]
+        own = [p["candidate_score"] for people in self.frames for p in people]
         fallbacks = Counter(p["fallback"] for people in self.frames for p in people if p["fallback"])
         return {
             "format": "tpc-calibration-report",
@@ -149,6 +151,7 @@ class CalibrationReport:
                 "frames": len(self.frames),
                 "mean_score": round(float(np.mean(scores)), 4) if scores else None,
                 "min_score": round(float(np.min(scores)), 4) if scores else None,
+                "mean_candidate_score": round(float(np.mean(own)), 4) if own else None,
                 "fallbacks": dict(fallbacks),
             },
             "frames": [{"index": i, "people": people} for i, people in enumerate(self.frames)],

@@ -57,6 +57,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--whole-banks", action="store_true",
         help="diffusion: attend to whole calibrated images, background included, instead of the person's tokens (slower)",
     )  # fmt: skip
+    parser.add_argument(
+        "--independent", action="store_true",
+        help="calibrate every frame on its own, as the paper does (default: as a sequence, so the calibrated person "
+        "does not jump between frames)",
+    )  # fmt: skip
     parser.add_argument("--target-masks", metavar="DIR", help="target person masks DIR/00000.png... (canvas size)")
     parser.add_argument("--reference-keypoints", metavar="KP.json", help="reference keypoints (default: the backend detects them)")
     parser.add_argument("--reference-mask", metavar="MASK.png", help="reference person mask (default: the backend detects it)")
@@ -139,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         settings["tpc"] = False
     if args.whole_banks:
         settings["person_tokens"] = False
+    if args.independent:  # sent only when asked for, so backends older than the setting take the job
+        settings["independent"] = True
     job_id = args.job_id or files.fingerprint(settings)
     out = Path(args.out)
     with connect(args) as client:

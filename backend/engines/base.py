@@ -23,7 +23,7 @@ Contract for every engine:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, ClassVar
 
 import numpy as np
@@ -31,6 +31,7 @@ import numpy as np
 from tpc.calibration import CalibrationConfig, Calibrator, FrameCalibration, PersonFit
 from tpc.pose_sequence import PoseSequence
 from tpc.propagation import DEFAULT_GROUPS
+from tpc.temporal import SequenceCalibration
 
 from .scratch import JobScratch
 
@@ -50,13 +51,19 @@ class RenderSettings:
     groups: int = DEFAULT_GROUPS  # iterative propagation M (paper Algorithm 1)
     tpc: bool = True  # False: plain reference conditioning, no calibrated images
     person_tokens: bool = True  # diffusion: calibrated banks keep the person's tokens; False: whole banks (paper Sec. 4.3)
+    independent: bool = False  # calibrate every frame on its own (the paper); False: as a sequence (tpc.temporal)
     width: int = 0  # output size; 0 = the poses' canvas
     height: int = 0
 
 
 @dataclass
 class PreparedJob:
-    """Everything an engine needs, decoded and checked, with calibration ready for random access."""
+    """Everything an engine needs, decoded and checked, with calibration ready for random access.
+
+    Frames are calibrated as a sequence (or each on its own with ``settings.independent``): frame i
+    depends on at most ``calibration_config.look_back``/``look_ahead`` neighbours and nothing else, so
+    an engine may ask for frames in any order and a resumed job calibrates exactly as before.
+    """
 
     job_id: str
     reference_image: np.ndarray  # (H, W, 3) uint8 RGB
@@ -66,10 +73,12 @@ class PreparedJob:
     target_masks: list[np.ndarray] | None = None  # per frame (canvas size, bool), or None
     calibration_config: CalibrationConfig = field(default_factory=CalibrationConfig)
     scratch: JobScratch | None = None  # the job's own store for work that survives restarts (None: none)
-    _calibrator: Calibrator | None = field(default=None, init=False, repr=False)
-    _assignments: list[list[int]] | None = field(default=None, init=False, repr=False)
+    _sequence: SequenceCalibration | None = field(default=None, init=False, repr=False)
     _last: FrameCalibration | None = field(default=None, init=False, repr=False)
     _fits: dict[int, list[PersonFit]] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.calibration_config = replace(self.calibration_config, independent=self.settings.independent)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -82,37 +91,31 @@ class PreparedJob:
         return self.poses.size
 
     @property
-    def calibrator(self) -> Calibrator:
-        if self._calibrator is None:
-            self._calibrator = Calibrator(self.reference_image, self.reference_people, self.poses.size, self.calibration_config)
-        return self._calibrator
+    def sequence(self) -> SequenceCalibration:
+        """The job's frames as a calibrated sequence, built at the first frame asked for."""
+        if self._sequence is None:
+            calibrator = Calibrator(self.reference_image, self.reference_people, self.poses.size, self.calibration_config)
+            self._sequence = calibrator.sequence(self.poses.frames, self.target_masks)
+        return self._sequence
 
     def calibration(self, index: int) -> FrameCalibration:
-        """Calibrated image, mask and fits of frame ``index`` (any order; identities tracked once).
+        """Calibrated image, mask and fits of frame ``index`` (any order).
 
         The latest frame is kept, so the engine and the service's report asking for the same frame
         one after the other calibrate it once.
         """
         if self._last is not None and self._last.index == index:
             return self._last
-        self._last = self.calibrator.calibrate(self.poses.frames[index], self._reference_for(index), self._target_mask(index), index)
+        self._last = self.sequence.calibration(index)
         self._fits[index] = self._last.fits
         return self._last
 
     def fits(self, index: int) -> list[PersonFit]:
-        """The fits of frame ``index`` without its images: what a frame calibrated earlier found, or a
-        search without warping. The service's report needs every frame's fits but only a few images."""
+        """The fits of frame ``index`` without its images: what a frame calibrated earlier found, or
+        found now without warping. The service's report needs every frame's fits but only a few images."""
         if index not in self._fits:
-            self._fits[index] = self.calibrator.fit(self.poses.frames[index], self._reference_for(index), self._target_mask(index))
+            self._fits[index] = self.sequence.fits(index)
         return self._fits[index]
-
-    def _reference_for(self, index: int) -> list[int]:
-        if self._assignments is None:
-            self._assignments = self.calibrator.assignments(self.poses.frames)
-        return self._assignments[index]
-
-    def _target_mask(self, index: int) -> np.ndarray | None:
-        return self.target_masks[index] if self.target_masks is not None else None
 
 
 class Engine(ABC):

@@ -79,6 +79,24 @@ def test_writes_calibrated_images_masks_and_report(inputs, tmp_path, with_silhou
     assert picture.shape[0] > 400 and picture.shape[1] > 800
 
 
+def test_independent_frames_keep_their_own_fits_and_the_report_has_both_scores(inputs, tmp_path):
+    """By default each frame's own best transform is smoothed over its neighbours; --independent keeps
+    it. report.json records both the frame's own IoU (candidate_score) and that of the transform used."""
+    extra = ("--target-masks", str(inputs / "masks"), "--quiet")
+    assert run(*calibrate_args(inputs, tmp_path / "sequence", *extra)).returncode == 0
+    assert run(*calibrate_args(inputs, tmp_path / "independent", *extra, "--independent")).returncode == 0
+    sequence = json.loads((tmp_path / "sequence" / "report.json").read_text())
+    independent = json.loads((tmp_path / "independent" / "report.json").read_text())
+    assert sequence["settings"]["independent"] is False and independent["settings"]["independent"] is True
+    alone = [frame["people"][0] for frame in independent["frames"]]
+    smoothed = [frame["people"][0] for frame in sequence["frames"]]
+    assert all(person["candidate_score"] == person["score"] for person in alone)
+    assert [p["candidate_score"] for p in smoothed] == [p["score"] for p in alone]
+    assert [p["matrix"] for p in smoothed] != [p["matrix"] for p in alone]
+    # The motion is smooth and the masks exact: smoothing costs next to nothing of the overlap.
+    assert sequence["summary"]["mean_score"] > independent["summary"]["mean_score"] - 0.01
+
+
 def write_json(path: Path, value) -> Path:
     path.write_text(json.dumps(value))
     return path

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tpc.image_io import ImageReadError, decode_image, encode_png, read_mask, write_atomic, write_png
+from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png, read_mask, write_atomic, write_png
 
 
 def test_exif_orientation_is_applied():
@@ -50,6 +50,23 @@ def test_masks_round_trip_and_size_is_checked(tmp_path):
         decode_image(b"definitely not an image")
     with pytest.raises(ImageReadError, match="empty"):
         decode_image(b"")
+
+
+def test_a_colour_mask_counts_its_brightest_channel_and_ignores_alpha():
+    """Masks painted in any colour work: a pixel is person when any colour channel is above half."""
+    pixels = np.zeros((2, 4, 4), np.uint8)  # RGBA
+    pixels[0, 0] = (200, 0, 0, 0)  # bright red, fully transparent: person (alpha is not read)
+    pixels[0, 1] = (0, 0, 130, 255)  # blue just above half: person
+    pixels[0, 2] = (127, 127, 127, 255)  # grey just below half: background
+    pixels[0, 3] = (0, 0, 0, 255)
+    pixels[1] = (0, 255, 0, 255)  # green row: person
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG")
+    expected = np.array([[True, True, False, False], [True] * 4])
+    assert (decode_mask(buffer.getvalue()) == expected).all()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., :3], "RGB").save(buffer, format="PNG")
+    assert (decode_mask(buffer.getvalue()) == expected).all()
 
 
 def test_written_files_get_normal_permissions(tmp_path):

@@ -81,3 +81,28 @@ def test_more_targets_than_references_reuse_the_nearest(astronaut):
     frame = calibrator.calibrate([left, right], reference_for=[0, 0])
     assert len(frame.fits) == 2 and {f.target_index for f in frame.fits} == {0, 1}
     assert cv2.countNonZero(frame.mask) > 1.5 * cv2.countNonZero(calibrator.warp_person(frame.fits[0])[1])
+
+
+def test_each_tracked_person_is_smoothed_over_their_own_frames(duo):
+    """Two jittering people cross, listed in changing order: in the sequence, each person's transforms
+    are exactly those of a sequence of that person alone."""
+    image, people = duo
+    canvas = (1024, 512)
+    rng = np.random.default_rng(0)
+    frames, order = [], []
+    for i, t in enumerate(np.linspace(0.0, 1.0, 24)):
+        a = Similarity(scale=0.6, angle=0.3 * t, translation=(100 + 700 * t, 150.0)).apply(people[0][0])
+        b = Similarity(scale=0.6 + 0.1 * t, translation=(500 - 700 * t, 170.0)).apply(people[1][0])
+        for person in (a, b):
+            person[:, :2] += rng.normal(0.0, 3.0, (17, 2))
+        swapped = i % 3 == 0
+        frames.append([b, a] if swapped else [a, b])
+        order.append([1, 0] if swapped else [0, 1])  # reference person of each listed target person
+    together = Calibrator(image, people, canvas).sequence(frames)
+    assert together.reference_for == order
+    for reference in (0, 1):
+        places = [listed.index(reference) for listed in order]
+        alone = Calibrator(image, [people[reference]], canvas).sequence([[f[j]] for f, j in zip(frames, places)])
+        fits = [together.fits(i)[j] for i, j in enumerate(places)]
+        assert [fit.transform for fit in fits] == [alone.fits(i)[0].transform for i in range(len(frames))]
+        assert any(fit.candidate_score is not None for fit in fits), "smoothed"
