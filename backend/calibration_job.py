@@ -177,7 +177,7 @@ def calibrate_to_folder(
 
     config = config or CalibrationConfig()
     calibrator = Calibrator(reference.image, reference.people, poses.size, config)
-    report = CalibrationReport(reference.image, reference.people, poses.size, len(poses), config)
+    report = CalibrationReport(reference.image, reference.people, poses.size, len(poses), config, hands_face=poses.hands_face_of)
     sequence = calibrator.sequence(poses.frames, _MaskFiles(mask_paths, poses.size) if mask_paths else None)
 
     pending: list[Future] = []

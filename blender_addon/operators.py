@@ -96,13 +96,16 @@ def _job_folder(settings, job_id: str) -> str:
 
 
 def _job_settings(settings) -> dict:
-    """The job's settings; steps and guidance left out "as trained", so the backend's models folder decides."""
+    """The job's settings; steps and guidance left out "as trained", so the backend's models folder decides,
+    and ``independent`` sent only when chosen (backends before sequence calibration do not know it)."""
     chosen = {
         "engine": settings.engine, "seed": settings.seed, "groups": settings.groups, "tpc": settings.use_tpc,
         "person_tokens": settings.use_person_tokens,
     }  # fmt: skip
     if not settings.use_trained_settings:
         chosen |= {"steps": settings.steps, "guidance": settings.guidance}
+    if settings.use_independent_frames:
+        chosen["independent"] = True
     return chosen
 
 

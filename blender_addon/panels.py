@@ -89,6 +89,9 @@ def draw_engine(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     layout.prop(settings, "engine")
     layout.prop(settings, "seed")
     layout.prop(settings, "use_tpc")
+    row = layout.row()
+    row.enabled = settings.use_tpc
+    row.prop(settings, "use_independent_frames")
     layout.prop(settings, "groups")
     column = layout.column()
     column.enabled = settings.engine != "preview"

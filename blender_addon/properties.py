@@ -162,6 +162,11 @@ class TPCSettings(bpy.types.PropertyGroup):
         name="Procrustes Calibration", default=True,
         description="Condition on the photo warped to each pose (TPC); off: the plain photo only",
     )  # fmt: skip
+    use_independent_frames: BoolProperty(
+        name="Independent Frames", default=False,
+        description="Calibrate every frame on its own, as the paper does; off: as a sequence, so the calibrated "
+        "photo moves as smoothly as the motion (less flicker)",
+    )  # fmt: skip
     use_person_tokens: BoolProperty(
         name="Person Tokens Only", default=True,
         description="Diffusion: attend to the calibrated person only, not the black around them (faster, less memory); "

@@ -133,21 +133,23 @@ def test_animate_in_background_fills_the_output_folder_and_one_strip(addon, scen
     assert np.corrcoef(skeleton_tops, region_tops)[0, 1] > 0.9, "the raised arms lift the top of the person"
 
 
-def test_steps_and_guidance_go_as_trained_unless_chosen(addon, scene, backend, tmp_path):
-    """By default the backend's models folder decides steps and guidance; turned off, the scene's go along."""
+def test_steps_guidance_and_independent_frames_go_as_chosen(addon, scene, backend, tmp_path):
+    """By default the backend's models folder decides steps and guidance and frames are calibrated as a
+    sequence; turned off and on, the scene's choices go along."""
     _prepare(scene, tmp_path, backend.address, frames=2, mesh=False)
     client = addon.vendor.tpc_protocol.client.JobClient(backend.address, timeout=10)
     try:
         sent = {}
-        for trained in (True, False):
-            scene.tpc.use_trained_settings, scene.tpc.steps, scene.tpc.guidance = trained, 17, 4.5
+        for chosen in (False, True):
+            scene.tpc.use_trained_settings, scene.tpc.use_independent_frames = not chosen, chosen
+            scene.tpc.steps, scene.tpc.guidance = 17, 4.5
             bpy.ops.tpc.animate()
             assert scene.tpc.state == "DONE", scene.tpc.last_error
             settings = client.status(scene.tpc.job_id)["settings"]
-            sent[trained] = (settings["steps"], settings["guidance"])
+            sent[chosen] = (settings["steps"], settings["guidance"], settings["independent"])
     finally:
         client.close()
-    assert sent == {True: (None, None), False: (17, 4.5)}
+    assert sent == {False: (None, None, False), True: (17, 4.5, True)}
 
 
 def test_a_bvh_exported_by_blender_animates_through_the_addon(addon, scene, backend, tmp_path):
@@ -243,6 +245,7 @@ def test_openpose_and_coco_files_are_sent_as_they_are_on_the_scenes_canvas(addon
     (tmp_path / "coco18_frame.json").write_bytes(data)
     (tmp_path / "person_keypoints.json").write_bytes(coco_keypoints(poses))
     settings = scene.tpc
+    settings.use_independent_frames = True  # a one-frame file's frame then equals that frame of the whole take
     settings.pose_source, settings.pose_file = "FILE", str(tmp_path / "poses.json")
     expected = _animate_frames(scene)
 
