@@ -1,8 +1,9 @@
 """``models convert``: the released AnimateAnyone-family files -> a ``reference-poseguider`` models folder.
 
 Strict by design, because a silently half-loaded checkpoint renders plausible garbage:
-- the four checkpoints are read with ``torch.load(weights_only=True)`` (no pickled code runs) and
-  memory-mapped, so converting SD1.5-size files does not hold them twice;
+- the four checkpoints are read with ``torch.load(weights_only=True)`` (no pickled code runs), one at
+  a time and memory-mapped: a file's tensors are paged in from disk as they are written out (peak
+  memory about twice the largest file, 7.3 GiB for SD1.5's: ``benchmarks/released_conversion.py``);
 - every tensor is checked against the architecture the base UNet config and the tensors' own shapes
   describe (built on the meta device: nothing allocated), and every one is used and written bit for
   bit (same dtype, unless ``dtype`` is given); the only keys made up are the reference UNet's output
