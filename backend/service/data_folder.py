@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from tpc.image_io import write_atomic
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.messages import check_job_id
 
 from ..errors import UserError
@@ -47,7 +48,7 @@ class DataFolder:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             (self.root / "jobs").mkdir(exist_ok=True, mode=0o700)
         except OSError as error:
-            raise UserError(f"cannot create the data folder {self.root} ({error.strerror})", "io_error") from None
+            raise UserError(f"cannot create the data folder {self.root} ({error.strerror})", ErrorCode.IO_ERROR) from None
         self._lock_file = None
 
     @property
@@ -65,7 +66,7 @@ class DataFolder:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise UserError(
-                f"another tpc-backend is already serving {self.root}; stop it or pass another --data folder", "busy"
+                f"another tpc-backend is already serving {self.root}; stop it or pass another --data folder", ErrorCode.BUSY
             ) from None
 
     def job(self, job_id: str) -> "JobFolder":
