@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from tpc.calibration import CalibrationConfig, Calibrator
-from tpc.image_io import ImageReadError, encode_png, read_image, read_mask, write_atomic
+from tpc.files import write_atomic
+from tpc.image_io import ImageReadError, encode_png, read_image, read_mask
 from tpc.pose_io import parse_pose_documents, read_pose_files
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc.report import CalibrationReport

@@ -98,7 +98,7 @@ def _kind(source: Path) -> str:
 
 
 def _save(poses, args: argparse.Namespace) -> None:
-    from tpc.image_io import write_atomic
+    from tpc.files import write_atomic
     from tpc.pose_io import write_openpose
     from tpc.pose_sequence import PoseFormatError
 

@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
 from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError

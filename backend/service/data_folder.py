@@ -12,7 +12,7 @@ Layout::
 
 A job id reaches a path only after matching the protocol's job-id pattern (letters, digits, '_',
 '.', '-', not starting with '.'), so no request can name a file outside its job's folder. Every file
-is written durably (``tpc.image_io.write_atomic(..., durable=True)``: a temporary name, flushed to
+is written durably (``tpc.files.write_atomic(..., durable=True)``: a temporary name, flushed to
 disk, renamed), so a crash leaves either the old file or the whole new one, never half of it.
 """
 
@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable
 
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
 from tpc_protocol.errors import ErrorCode
 from tpc_protocol.messages import check_job_id
 

@@ -20,7 +20,8 @@ from typing import Callable
 import msgpack
 import numpy as np
 
-from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png, write_atomic
+from tpc.files import write_atomic
+from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png
 from tpc.pose_io import parse_pose_documents
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc_protocol.errors import ErrorCode

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import zmq
 
 from tpc import __version__
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
 from tpc_protocol import codec
 from tpc_protocol.errors import ErrorCode, MessageError
 from tpc_protocol.limits import DEFAULT_ADDRESS, HEARTBEAT_INTERVAL, MAX_STATUS_JOBS, MAX_TEXT_CHARS
