@@ -27,9 +27,8 @@ from tpc.report import CalibrationReport
 from tpc_protocol.errors import ErrorCode
 
 from .errors import UserError
+from .progress import CountCallback
 from .reference import complete_reference, reference_keypoints
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -158,7 +157,7 @@ def calibrate_to_folder(
     out: str | Path,
     mask_paths: list[Path] | None = None,
     config: CalibrationConfig | None = None,
-    progress: Progress | None = None,
+    progress: CountCallback | None = None,
     writers: int = 2,
 ) -> dict:
     """Calibrate every frame and write ``out/calibrated``, ``out/calibrated_mask`` and the report.

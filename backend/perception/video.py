@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -30,14 +30,13 @@ from tpc.wholebody import BODY_ONLY, HandsFace
 from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
+from ..progress import CountCallback
 from .people import SHARED_KEYPOINTS, PeopleDetector
 from .smoothing import KeypointFilter, OneEuroSettings
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 SAME_TRACK = 0.5  # keypoint distance (relative to size) under which a person continues a track
 TRACK_PATIENCE = 5  # frames a track may go unseen and still be continued (0.2 s at 25 fps); then it ends
-
-Progress = Callable[[int, int], None]
 
 
 class VideoReader:
@@ -183,7 +182,7 @@ def extract_video_poses(
     max_people: int = 1,
     smoothing: OneEuroSettings | None = OneEuroSettings(),
     masks_dir: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: CountCallback | None = None,
 ) -> VideoPoses:
     """Keypoints of up to ``max_people`` people in every frame of a video, as a PoseSequence.
 
