@@ -19,15 +19,16 @@ from typing import Callable
 import numpy as np
 
 from tpc.calibration import CalibrationConfig, Calibrator
-from tpc.image_io import ImageReadError, encode_png, read_image, read_mask, write_atomic
+from tpc.files import write_atomic
+from tpc.image_io import ImageReadError, encode_png, read_image, read_mask
 from tpc.pose_io import parse_pose_documents, read_pose_files
 from tpc.pose_sequence import PoseFormatError, PoseSequence
 from tpc.report import CalibrationReport
+from tpc_protocol.errors import ErrorCode
 
 from .errors import UserError
+from .progress import CountCallback
 from .reference import complete_reference, reference_keypoints
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -46,7 +47,7 @@ def load_poses(path: str | Path, what: str = "poses") -> PoseSequence:
     """Read a PoseSequence file, turning every format problem into a :class:`UserError`."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{what} file {path} does not exist", "not_found")
+        raise UserError(f"{what} file {path} does not exist", ErrorCode.NOT_FOUND)
     try:
         return PoseSequence.load(path)
     except PoseFormatError as error:
@@ -66,7 +67,7 @@ def load_target_poses(
     """
     path = Path(path)
     if not path.exists():
-        raise UserError(f"poses file {path} does not exist", "not_found")
+        raise UserError(f"poses file {path} does not exist", ErrorCode.NOT_FOUND)
     try:
         files = read_pose_files(path)
         poses = parse_pose_documents([(str(file), data) for file, data in files], canvas=canvas, fps=fps)
@@ -94,7 +95,7 @@ def load_reference(
     try:
         image = read_image(image_path, what="reference image")
     except ImageReadError as error:
-        raise UserError(str(error), "not_found" if "does not exist" in str(error) else "bad_input") from None
+        raise UserError(str(error), ErrorCode.NOT_FOUND if "does not exist" in str(error) else ErrorCode.BAD_INPUT) from None
     size = (image.shape[1], image.shape[0])
     keypoints = None
     if keypoints_path is not None:
@@ -113,7 +114,7 @@ def target_mask_paths(directory: str | Path, count: int, size: tuple[int, int]) 
     """Paths DIR/00000.png ... for ``count`` frames, checked to exist and to be ``size`` = (W, H)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise UserError(f"target mask folder {directory} does not exist", "not_found")
+        raise UserError(f"target mask folder {directory} does not exist", ErrorCode.NOT_FOUND)
     paths = [directory / f"{i:05d}.png" for i in range(count)]
     missing = [p for p in paths if not p.is_file()]
     if missing:
@@ -156,7 +157,7 @@ def calibrate_to_folder(
     out: str | Path,
     mask_paths: list[Path] | None = None,
     config: CalibrationConfig | None = None,
-    progress: Progress | None = None,
+    progress: CountCallback | None = None,
     writers: int = 2,
 ) -> dict:
     """Calibrate every frame and write ``out/calibrated``, ``out/calibrated_mask`` and the report.
@@ -173,7 +174,7 @@ def calibrate_to_folder(
         for folder in ("calibrated", "calibrated_mask"):
             (out / folder).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"cannot create the output folder {out} ({error.strerror})", "io_error") from None
+        raise UserError(f"cannot create the output folder {out} ({error.strerror})", ErrorCode.IO_ERROR) from None
 
     config = config or CalibrationConfig()
     calibrator = Calibrator(reference.image, reference.people, poses.size, config)
@@ -236,4 +237,4 @@ def _finish_write(write: Callable[[], object]) -> None:
     try:
         write()
     except OSError as error:
-        raise UserError(f"cannot write {error.filename or 'the output'} ({error.strerror})", "io_error") from None
+        raise UserError(f"cannot write {error.filename or 'the output'} ({error.strerror})", ErrorCode.IO_ERROR) from None

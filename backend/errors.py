@@ -7,10 +7,12 @@ traceback.
 
 from __future__ import annotations
 
+from tpc_protocol.errors import ErrorCode
+
 
 class UserError(Exception):
     """A problem with the input, the environment or a request, explained in one sentence."""
 
-    def __init__(self, message: str, code: str = "bad_input") -> None:
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_INPUT) -> None:
         super().__init__(message)
         self.code = code

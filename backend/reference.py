@@ -14,6 +14,7 @@ import numpy as np
 
 from tpc.masks import split_between_people
 from tpc.pose_sequence import PoseSequence
+from tpc_protocol.errors import ErrorCode
 
 from .errors import UserError
 
@@ -70,7 +71,7 @@ def complete_reference(
     except ImportError as error:
         raise UserError(
             f"reference keypoints and a reference mask are required: person detection cannot load here ({error})",
-            "missing_input",
+            ErrorCode.MISSING_INPUT,
         ) from None
     if keypoints is not None:
         return list(zip(keypoints, segment_people(image, keypoints)))

@@ -35,7 +35,7 @@ from .job_files import POSE_FILES_FOLDER, POSES_FILE, REFERENCE_KEYPOINTS_FILE, 
 from .png import encode_mask_png
 from .silhouette import rasterize_triangles
 from .vendor.tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
-from .vendor.tpc_protocol.errors import CANCELLED
+from .vendor.tpc_protocol.errors import ErrorCode
 from .vendor.tpc_protocol.messages import Accepted, Frame, Progress, Report
 
 
@@ -276,10 +276,10 @@ class Job:
         except _Stopped:
             self._finish_stopped()
         except JobFailed as error:
-            if error.code == CANCELLED or self._cancelled:
+            if error.code == ErrorCode.CANCELLED or self._cancelled:
                 self._wait_for_cancel()
                 # Refused before the cancel could go out: why matters for the next take.
-                refused = error.code != CANCELLED and self._stage is Stage.SENT
+                refused = error.code != ErrorCode.CANCELLED and self._stage is Stage.SENT
                 reason = job_messages.refused_anyway(self.job_id, error) if refused else ""
                 self._finish(JobState.CANCELLED, job_messages.join(reason, self._cancel_problem))
             else:

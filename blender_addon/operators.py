@@ -20,7 +20,7 @@ from .bone_mapping import COCO17_NAMES
 from .job_files import frames_present, new_job_id
 from .pose_export import PoseExportError
 from .vendor.tpc_protocol.client import JobFailed, ProtocolError
-from .vendor.tpc_protocol.errors import UNKNOWN_JOB
+from .vendor.tpc_protocol.errors import ErrorCode
 from .vendor.tpc_protocol.keys import curve_key_problem
 
 
@@ -280,7 +280,7 @@ class TPC_OT_delete_on_backend(bpy.types.Operator):
         try:
             result = client.delete(job_id)
         except JobFailed as error:
-            if error.code != UNKNOWN_JOB:  # e.g. still running elsewhere: the sentence says what to do
+            if error.code != ErrorCode.UNKNOWN_JOB:  # e.g. still running elsewhere: the sentence says what to do
                 return fail(self, settings, f"The backend did not delete job {job_id}: {str(error).rstrip('.')}.")
             self.report({"INFO"}, f"The backend has no job {job_id} (already deleted)")
             return {"FINISHED"}

@@ -28,6 +28,7 @@ from .rig_points import RigPoints, RigReader
 
 DERIVED_CONFIDENCE = 0.5
 MAX_COORDINATE = 1e6  # the PoseSequence format's bound on how far off the canvas a point may lie
+CountCallback = Callable[[int, int], None]  # count(done, total), as tpc_backend.progress names it
 
 
 class PoseExportError(Exception):
@@ -60,7 +61,7 @@ def export_armature(
     mapping: BoneMapping,
     *,
     with_silhouettes: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    progress: CountCallback | None = None,
 ) -> ExportedPoses:
     """Evaluate every frame of the scene range and return the poses (and silhouettes) seen by its camera."""
     camera = scene.camera

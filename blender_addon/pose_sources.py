@@ -18,7 +18,6 @@ import functools
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable
 
 import bpy
 
@@ -43,7 +42,7 @@ class PoseFiles:
 
 
 def collect_poses(
-    context: bpy.types.Context, progress: Callable[[int, int], None] | None = None
+    context: bpy.types.Context, progress: pose_export.CountCallback | None = None
 ) -> pose_export.ExportedPoses | PoseFiles:
     """The poses (and silhouettes, when the rig deforms a mesh) of the scene's pose source."""
     scene = context.scene

@@ -7,7 +7,7 @@ msgpack, pyzmq and numpy, and only relatively inside itself, so the Blender add-
 under its own name and run it in Blender's bundled Python.
 """
 
-from .errors import BackendUnreachable, JobFailed, MessageError, ProtocolError, VersionMismatch
+from .errors import BackendUnreachable, ErrorCode, JobFailed, MessageError, ProtocolError, VersionMismatch
 from .version import PROTOCOL_VERSION
 
-__all__ = ["PROTOCOL_VERSION", "BackendUnreachable", "JobFailed", "MessageError", "ProtocolError", "VersionMismatch"]
+__all__ = ["PROTOCOL_VERSION", "BackendUnreachable", "ErrorCode", "JobFailed", "MessageError", "ProtocolError", "VersionMismatch"]

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import zmq
 
 from . import codec
-from .errors import VERSION_MISMATCH, BackendUnreachable, JobFailed, MessageError, ProtocolError, VersionMismatch
+from .errors import BackendUnreachable, ErrorCode, JobFailed, MessageError, ProtocolError, VersionMismatch
 from .keys import curve_key_problem
 from .limits import ACK_EVERY, HEARTBEAT_INTERVAL
 from .transport import apply_limits, receive, send
@@ -302,7 +302,7 @@ class _Channel:
             try:
                 envelope = codec.decode(frames, side="client")
             except MessageError as error:
-                if error.code == VERSION_MISMATCH:
+                if error.code == ErrorCode.VERSION_MISMATCH:
                     raise VersionMismatch(str(error)) from None
                 raise ProtocolError(f"the backend at {client.address} sent a message this client cannot read: {error}") from None
             if envelope.req not in (req, None):
@@ -321,7 +321,7 @@ class _Channel:
 
 
 def _failure(error: JobError) -> ProtocolError:
-    if error.code == VERSION_MISMATCH:
+    if error.code == ErrorCode.VERSION_MISMATCH:
         return VersionMismatch(error.message)
     return JobFailed(error.code, error.message, error.job_id)
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import msgpack
 
-from .errors import BAD_JOB_ID, BAD_MESSAGE, TOO_LARGE, VERSION_MISMATCH, MessageError
+from .errors import ErrorCode, MessageError
 from .limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_PART_BYTES, MAX_REQUEST_ID, MAX_TEXT_CHARS
 from .messages import BUFFER, BUFFER_LIST, HEADER, MESSAGE_TYPES, NAMED_BUFFER_LIST, OPTIONAL_BUFFER, JobError, Wire, check_job_id
 from .version import PROTOCOL_VERSION
@@ -162,7 +162,7 @@ def decode(parts: Sequence[Any], *, side: str = "backend") -> Envelope:
     header = _unpack_header(parts[0])
     req = _request_id(header)
 
-    def fail(sentence: str, code: str = BAD_MESSAGE) -> MessageError:
+    def fail(sentence: str, code: ErrorCode = ErrorCode.BAD_MESSAGE) -> MessageError:
         return MessageError(sentence, code, req, _job_id(header))
 
     version = header.get("v")
@@ -176,7 +176,7 @@ def decode(parts: Sequence[Any], *, side: str = "backend") -> Envelope:
         raise fail(
             f"the {other} speaks protocol version {version} but this {side} speaks version {PROTOCOL_VERSION}; "
             "install the same TPC Animate release on both sides",
-            VERSION_MISMATCH,
+            ErrorCode.VERSION_MISMATCH,
         )
     kind = header.get("type")
     cls = MESSAGE_TYPES.get(kind) if type(kind) is str else None
@@ -194,7 +194,7 @@ def decode(parts: Sequence[Any], *, side: str = "backend") -> Envelope:
         try:
             fields[wire.attr] = wire.check(header.get(wire.key))
         except ValueError as error:
-            code = BAD_JOB_ID if wire.check is check_job_id else BAD_MESSAGE
+            code = ErrorCode.BAD_JOB_ID if wire.check is check_job_id else ErrorCode.BAD_MESSAGE
             raise fail(f"the {kind} field {wire.key!r} {error}", code) from None
     _buffers(kind, layout, header, parts, fields, fail)
     if layout.together is not None:
@@ -217,7 +217,7 @@ def peek_ids(header: Any) -> tuple[int | None, str | None]:
 def _unpack_header(part: Any) -> dict:
     size = len(part) if type(part) is bytes else memoryview(part).nbytes
     if size > MAX_HEADER_BYTES:
-        raise MessageError(f"the header is {size} bytes; at most {MAX_HEADER_BYTES} are allowed", TOO_LARGE)
+        raise MessageError(f"the header is {size} bytes; at most {MAX_HEADER_BYTES} are allowed", ErrorCode.TOO_LARGE)
     try:
         header = msgpack.unpackb(
             part,
@@ -297,16 +297,17 @@ def _buffers(kind: str, layout: _Layout, header: dict, parts: Sequence[Any], fie
             if type(size) is not int or size < 0:
                 raise fail(f"buffer {wire.key!r} declares a size that is not a byte count: {_short(size)}")
             if size > MAX_PART_BYTES:
-                raise fail(f"buffer {wire.key!r} declares {size} bytes; at most {MAX_PART_BYTES} are allowed", TOO_LARGE)
+                sentence = f"buffer {wire.key!r} declares {size} bytes; at most {MAX_PART_BYTES} are allowed"
+                raise fail(sentence, ErrorCode.TOO_LARGE)
             together += size
         if wire.most_bytes is not None and together > wire.most_bytes:
             sentence = f"the {wire.key!r} buffers declare {together} bytes together; at most {wire.most_bytes} are allowed"
-            raise fail(sentence, TOO_LARGE)
+            raise fail(sentence, ErrorCode.TOO_LARGE)
         total += together
         count += len(sizes)
         plan.append((wire, sizes, names if wire.kind == NAMED_BUFFER_LIST else present))
     if total > MAX_MESSAGE_BYTES:
-        raise fail(f"the buffers declare {total} bytes together; at most {MAX_MESSAGE_BYTES} are allowed", TOO_LARGE)
+        raise fail(f"the buffers declare {total} bytes together; at most {MAX_MESSAGE_BYTES} are allowed", ErrorCode.TOO_LARGE)
     if count != len(parts) - 1:
         raise fail(f"the header declares {count} buffers but {len(parts) - 1} followed it (a truncated or padded message)")
     at = 1

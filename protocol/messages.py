@@ -398,7 +398,7 @@ class Done:
 
 @dataclass(frozen=True)
 class JobError:
-    """Terminal failure: a machine ``code`` and one sentence for people."""
+    """Terminal failure: a machine ``code`` (an :class:`~tpc_protocol.errors.ErrorCode`) and one sentence for people."""
 
     TYPE: ClassVar[str] = "error"
     WIRE: ClassVar[tuple[Wire, ...]] = (

@@ -1,18 +1,18 @@
 """Reading and writing the images and masks of the formats (RGB arrays inside, PNG on disk).
 
 Arrays are RGB everywhere in TPC Animate (as in diffusers and scikit-image); OpenCV's BGR stays inside
-this module. Writes go to a temporary file renamed into place, so a reader never sees half a PNG.
+this module. Writes go through :func:`tpc.files.write_atomic`, so a reader never sees half a PNG.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import uuid
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .files import write_atomic
 
 
 class ImageReadError(ValueError):
@@ -94,43 +94,6 @@ def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
     if not ok:
         raise ValueError("PNG encoding failed")
     return encoded.tobytes()
-
-
-def write_atomic(path: str | os.PathLike, data: bytes, *, durable: bool = False) -> None:
-    """Write bytes to ``path`` through a temporary file in the same folder and a rename.
-
-    The temporary file is opened with mode 0o666 so the result gets the usual umask permissions
-    (``tempfile.mkstemp`` would leave every output readable by its owner only). With ``durable`` the
-    file also survives a power cut once this returns: it is flushed to disk before the rename, and
-    its folder after it (where the OS lets a folder be opened; on Windows the rename is what counts).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            if durable:
-                file.flush()
-                os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    if durable:
-        _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on Windows
-        return
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import keypoints as kp
-from .image_io import write_atomic
+from .files import write_atomic
 from .pose_sequence import MAX_FRAMES, PoseFormatError, PoseSequence, person_json
 from .wholebody import NUM_FACE_POINTS, NUM_HAND_POINTS, HandsFace
 

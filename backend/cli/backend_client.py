@@ -6,7 +6,7 @@ import argparse
 from contextlib import contextmanager
 from typing import Iterator
 
-from tpc_protocol.errors import BackendUnreachable, JobFailed, ProtocolError, VersionMismatch
+from tpc_protocol.errors import BackendUnreachable, ErrorCode, JobFailed, ProtocolError, VersionMismatch
 from tpc_protocol.limits import DEFAULT_ADDRESS
 
 from ..errors import UserError
@@ -41,10 +41,10 @@ def connect(args: argparse.Namespace) -> Iterator["JobClient"]:  # noqa: F821
     except JobFailed as error:
         raise UserError(str(error), error.code) from None
     except BackendUnreachable as error:
-        raise UserError(str(error), "unreachable") from None
+        raise UserError(str(error), ErrorCode.UNREACHABLE) from None
     except VersionMismatch as error:
-        raise UserError(str(error), "version_mismatch") from None
+        raise UserError(str(error), ErrorCode.VERSION_MISMATCH) from None
     except ProtocolError as error:
-        raise UserError(f"the backend at {args.backend} broke the protocol: {error}", "protocol") from None
+        raise UserError(f"the backend at {args.backend} broke the protocol: {error}", ErrorCode.PROTOCOL) from None
     finally:
         client.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tpc_protocol.errors import JobFailed
+from tpc_protocol.errors import ErrorCode, JobFailed
 
 from .backend_client import add_backend_arguments, connect
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 result = client.delete(job_id)
             except JobFailed as error:
-                if error.code not in ("unknown_job", "job_active"):
+                if error.code not in (ErrorCode.UNKNOWN_JOB, ErrorCode.JOB_ACTIVE):
                     raise  # the backend itself is in trouble: one sentence and stop
                 print(f"tpc: error: {error}", file=sys.stderr)
                 failed += 1

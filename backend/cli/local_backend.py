@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from tpc_protocol.errors import ErrorCode
+
 from ..errors import UserError
 
 START_TIMEOUT = 120.0  # seconds; a cold start imports OpenCV and NumPy
@@ -37,7 +39,7 @@ class LocalBackend:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.__exit__()
                 tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-                raise UserError(f"the local backend did not start: {tail[0]}", "backend_failed")
+                raise UserError(f"the local backend did not start: {tail[0]}", ErrorCode.BACKEND_FAILED)
             time.sleep(0.05)
         return ready.read_text().strip()
 

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from tpc_protocol.errors import ErrorCode
+
 from ..errors import UserError
 from .pose_arguments import add_pose_file_arguments, canvas_of
 from .progress import ProgressBar
@@ -51,7 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     source = Path(args.input)
     if not source.exists():
-        raise UserError(f"input {source} does not exist", "not_found")
+        raise UserError(f"input {source} does not exist", ErrorCode.NOT_FOUND)
     if args.max_people < 1:
         raise UserError(f"--max-people must be at least 1, got {args.max_people}")
     kind = _kind(source)
@@ -96,19 +98,19 @@ def _kind(source: Path) -> str:
 
 
 def _save(poses, args: argparse.Namespace) -> None:
-    from tpc.image_io import write_atomic
+    from tpc.files import write_atomic
     from tpc.pose_io import write_openpose
     from tpc.pose_sequence import PoseFormatError
 
     try:
         write_atomic(args.out, json.dumps(poses.to_json()).encode())
     except OSError as error:
-        raise UserError(f"cannot write {args.out} ({error.strerror})", "io_error") from None
+        raise UserError(f"cannot write {args.out} ({error.strerror})", ErrorCode.IO_ERROR) from None
     if args.openpose:
         try:
             write_openpose(poses, args.openpose)
         except PoseFormatError as error:
-            raise UserError(str(error), "io_error") from None
+            raise UserError(str(error), ErrorCode.IO_ERROR) from None
 
 
 def _image(source: Path, detector, args: argparse.Namespace) -> int:
@@ -127,7 +129,7 @@ def _image(source: Path, detector, args: argparse.Namespace) -> int:
         raise UserError(f"photo {source} is {width}x{height}; at most {MAX_CANVAS} pixels a side are supported, scale it down first")
     people = detector.detect(image, args.max_people)
     if not people:
-        raise UserError(f"photo {source}: {NO_PERSON}", "no_person")
+        raise UserError(f"photo {source}: {NO_PERSON}", ErrorCode.NO_PERSON)
     parts = [[person.hands_face or BODY_ONLY for person in people]]
     poses = PoseSequence(width, height, 30.0, [[person.keypoints for person in people]], parts)
     _save(poses, args)
@@ -138,7 +140,7 @@ def _image(source: Path, detector, args: argparse.Namespace) -> int:
         try:
             write_png(Path(args.masks) / "00000.png", union)
         except OSError as error:
-            raise UserError(f"cannot write the mask into {args.masks} ({error.strerror})", "io_error") from None
+            raise UserError(f"cannot write the mask into {args.masks} ({error.strerror})", ErrorCode.IO_ERROR) from None
     if not args.quiet:
         masks = f", mask in {Path(args.masks) / '00000.png'}" if args.masks else ""
         print(

@@ -20,7 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 from .backend_client import add_backend_arguments, connect
@@ -238,13 +239,13 @@ def _write(path: Path, data: bytes) -> None:
     try:
         write_atomic(path, data)
     except OSError as error:
-        raise UserError(f"cannot write {path} ({error.strerror})", "io_error") from None
+        raise UserError(f"cannot write {path} ({error.strerror})", ErrorCode.IO_ERROR) from None
 
 
 def _read_bytes(path: str | Path, what: str) -> bytes:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{what} {path} does not exist", "not_found")
+        raise UserError(f"{what} {path} does not exist", ErrorCode.NOT_FOUND)
     try:
         return path.read_bytes()
     except OSError as error:

@@ -33,11 +33,11 @@ from tpc.pose_sequence import PoseSequence
 from tpc.propagation import DEFAULT_GROUPS
 from tpc.temporal import SequenceCalibration
 
+from ..progress import ProgressCallback
 from .scratch import JobScratch
 
 FrameSink = Callable[[int, np.ndarray], None]
 Cancelled = Callable[[], bool]
-Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -124,5 +124,5 @@ class Engine(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
+    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: ProgressCallback) -> None:
         """Emit frames ``start`` onwards, in order, through ``emit(index, rgb)``."""

@@ -14,7 +14,8 @@ import numpy as np
 
 from tpc.drawing import render_openpose
 
-from .base import Cancelled, Engine, FrameSink, PreparedJob, Progress
+from ..progress import ProgressCallback
+from .base import Cancelled, Engine, FrameSink, PreparedJob
 
 PERSON_OPACITY = 0.7  # the skeleton shows through the person at 30 %
 
@@ -22,7 +23,7 @@ PERSON_OPACITY = 0.7  # the skeleton shows through the person at 30 %
 class PreviewEngine(Engine):
     name = "preview"
 
-    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
+    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: ProgressCallback) -> None:
         total = len(job)
         plain = None if job.settings.tpc else _letterboxed_reference(job)
         for index in range(start, total):

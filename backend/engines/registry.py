@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tpc_protocol.errors import ErrorCode
+
 from ..errors import UserError
 from .base import Engine
 
@@ -55,14 +57,14 @@ def _diffusion_unavailable(options: EngineOptions) -> UserError | None:
     if options.models is None:
         return UserError(
             "the diffusion engine needs a models folder: start the backend with `tpc-backend serve --models DIR`",
-            "missing_models",
+            ErrorCode.MISSING_MODELS,
         )
     missing = [name for name in _DIFFUSION_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise UserError(
             f"the diffusion engine cannot load without {', '.join(missing)}; install TPC Animate with its diffusion "
             "extra (pip install 'tpc-animate[diffusion]')",
-            "missing_dependency",
+            ErrorCode.MISSING_DEPENDENCY,
         )
     from .diffusion.model_folder import ModelFolder
 
@@ -77,7 +79,7 @@ def _diffusion(options: EngineOptions) -> Engine:
         raise UserError(
             f"the diffusion engine cannot load ({error}); install TPC Animate with its diffusion extra "
             "(pip install 'tpc-animate[diffusion]')",
-            "missing_dependency",
+            ErrorCode.MISSING_DEPENDENCY,
         ) from None
     return module.DiffusionEngine(options.models)
 
@@ -115,7 +117,7 @@ class EngineRegistry:
     def check(self, name: str) -> None:
         """Raise a UserError when ``name`` is no engine, or one that cannot run in this backend."""
         if name not in ENGINES:
-            raise UserError(f"unknown engine {name!r}; this backend knows {', '.join(ENGINES)}", "unknown_engine")
+            raise UserError(f"unknown engine {name!r}; this backend knows {', '.join(ENGINES)}", ErrorCode.UNKNOWN_ENGINE)
         problem = self._unavailable.get(name)
         if problem is not None:
             raise UserError(str(problem), problem.code)

@@ -15,7 +15,7 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
 
 
 class JobScratch(ABC):

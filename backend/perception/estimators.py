@@ -17,6 +17,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 
 from tpc.wholebody import HandsFace
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 
@@ -76,7 +77,7 @@ def torch_device(requested: str | None) -> str:
 
     if requested:
         if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"device {requested!r} was requested but CUDA is not available here; use --device cpu", "bad_input")
+            raise UserError(f"device {requested!r} was requested but CUDA is not available here; use --device cpu")
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -128,7 +129,7 @@ _CACHE = _Cache()
 
 def _shared(kind: str, table: dict, name: str, settings: EstimatorSettings):
     if name not in table:
-        raise UserError(f"unknown {kind} estimator {name!r}; choose {' or '.join(table)}", "unknown_estimator")
+        raise UserError(f"unknown {kind} estimator {name!r}; choose {' or '.join(table)}", ErrorCode.UNKNOWN_ESTIMATOR)
     factory, fields = table[name]
     key = (kind, name) + tuple(getattr(settings, f) for f in fields)
     with _CACHE.lock:

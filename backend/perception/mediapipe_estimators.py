@@ -34,6 +34,7 @@ import mediapipe as mp
 import numpy as np
 
 from tpc import keypoints as kp
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 from .body import person_box, upright_quarter_turns
@@ -125,7 +126,7 @@ class MediaPipePose:
             if not path.is_file():
                 raise UserError(
                     f"MediaPipe's model {path} is missing; reinstall mediapipe==0.10.21, whose wheel contains it",
-                    "missing_package",
+                    ErrorCode.MISSING_PACKAGE,
                 )
         self.whole_body = whole_body
         self._lock = threading.Lock()

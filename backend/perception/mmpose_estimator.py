@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tpc import keypoints as kp
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 from .estimators import Detection, EstimatorSettings, torch_device
@@ -41,9 +42,9 @@ class MMPosePose:
         try:
             from mmpose.apis import MMPoseInferencer
         except ImportError:
-            raise UserError(INSTALL, "missing_package") from None
+            raise UserError(INSTALL, ErrorCode.MISSING_PACKAGE) from None
         if not settings.mmpose_config or not settings.mmpose_checkpoint:
-            raise UserError(NEEDS_MODEL, "missing_checkpoint")
+            raise UserError(NEEDS_MODEL, ErrorCode.MISSING_CHECKPOINT)
         files = [("config", settings.mmpose_config), ("checkpoint", settings.mmpose_checkpoint)]
         if settings.mmpose_detector_config:
             files.append(("detector config", settings.mmpose_detector_config))
@@ -51,7 +52,7 @@ class MMPosePose:
             files.append(("detector checkpoint", settings.mmpose_detector_checkpoint))
         for what, path in files:
             if not Path(path).is_file():
-                raise UserError(f"mmpose {what} {path} does not exist", "missing_checkpoint")
+                raise UserError(f"mmpose {what} {path} does not exist", ErrorCode.MISSING_CHECKPOINT)
         self._lock = threading.Lock()
         self._inferencer = MMPoseInferencer(
             pose2d=settings.mmpose_config,
@@ -72,8 +73,7 @@ class MMPosePose:
             scores = np.asarray(instance["keypoint_scores"], dtype=np.float64)
             if points.shape[0] < kp.NUM_KEYPOINTS:
                 raise UserError(
-                    f"the mmpose model gives {points.shape[0]} keypoints; a body model with the 17 COCO keypoints is needed",
-                    "bad_input",
+                    f"the mmpose model gives {points.shape[0]} keypoints; a body model with the 17 COCO keypoints is needed"
                 )
             keypoints = np.column_stack([points[: kp.NUM_KEYPOINTS, :2], np.clip(scores[: kp.NUM_KEYPOINTS], 0.0, 1.0)])
             people.append(keypoints)

@@ -35,6 +35,7 @@ import numpy as np
 from tpc import keypoints as kp
 from tpc.matching import person_distance
 from tpc.wholebody import HandsFace
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 from .body import person_box, upright_quarter_turns
@@ -252,7 +253,7 @@ def detect_people(
     detector = PeopleDetector(pose_estimator(pose, settings), mask_estimator(mask, settings), retries=retries)
     people = detector.detect(image_rgb, max_people)
     if not people:
-        raise UserError(NO_PERSON, "no_person")
+        raise UserError(NO_PERSON, ErrorCode.NO_PERSON)
     return [(person.keypoints, person.mask) for person in people]
 
 

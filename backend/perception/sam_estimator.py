@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from tpc import keypoints as kp
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 from .body import person_box
@@ -67,13 +68,13 @@ def architecture_of(state: dict, source: str) -> SamArchitecture:
     patch = state.get("image_encoder.patch_embed.proj.weight")
     position = state.get("image_encoder.pos_embed")
     if patch is None or position is None or "mask_decoder.iou_prediction_head.layers.0.weight" not in state:
-        raise UserError(f"{source} is not a segment-anything (SAM) checkpoint", "bad_input")
+        raise UserError(f"{source} is not a segment-anything (SAM) checkpoint")
     if tuple(patch.shape[1:]) != (3, PATCH_SIZE, PATCH_SIZE) or tuple(position.shape[1:3]) != (_GRID, _GRID):
-        raise UserError(f"{source} is a SAM variant with another patch or image size; only 1024-pixel SAM models are supported", "bad_input")
+        raise UserError(f"{source} is a SAM variant with another patch or image size; only 1024-pixel SAM models are supported")
     embed_dim = int(patch.shape[0])
     blocks = sorted({int(m.group(1)) for key in state if (m := re.match(r"image_encoder\.blocks\.(\d+)\.", key))})
     if not blocks or blocks != list(range(len(blocks))):
-        raise UserError(f"{source} is not a complete SAM checkpoint (its image encoder blocks are missing)", "bad_input")
+        raise UserError(f"{source} is not a complete SAM checkpoint (its image encoder blocks are missing)")
     head_dim = int(state["image_encoder.blocks.0.attn.rel_pos_h"].shape[1])
     global_blocks = tuple(i for i in blocks if state[f"image_encoder.blocks.{i}.attn.rel_pos_h"].shape[0] == 2 * _GRID - 1)
     return SamArchitecture(embed_dim, len(blocks), embed_dim // head_dim, global_blocks)
@@ -86,25 +87,25 @@ def load_sam(checkpoint: str | Path, model_type: str | None = None, device: str 
     :class:`UserError` for a missing package or file and for a file that is not a SAM checkpoint.
     """
     if model_type is not None and model_type not in KNOWN_ARCHITECTURES:
-        raise UserError(f"unknown SAM model type {model_type!r}; choose {', '.join(KNOWN_ARCHITECTURES)}", "bad_input")
+        raise UserError(f"unknown SAM model type {model_type!r}; choose {', '.join(KNOWN_ARCHITECTURES)}")
     path = Path(checkpoint)
     if not path.is_file():
-        raise UserError(f"SAM checkpoint {path} does not exist", "missing_checkpoint")
+        raise UserError(f"SAM checkpoint {path} does not exist", ErrorCode.MISSING_CHECKPOINT)
     try:
         import torch
         from segment_anything.build_sam import _build_sam
     except ImportError:
-        raise UserError(INSTALL, "missing_package") from None
+        raise UserError(INSTALL, ErrorCode.MISSING_PACKAGE) from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many kinds for a file that is not a checkpoint
-        raise UserError(f"SAM checkpoint {path} cannot be read as a PyTorch checkpoint; is it a .pth file from segment-anything?", "bad_input") from None
+        raise UserError(f"SAM checkpoint {path} cannot be read as a PyTorch checkpoint; is it a .pth file from segment-anything?") from None
     if not isinstance(state, dict):
-        raise UserError(f"{path} is not a segment-anything (SAM) checkpoint", "bad_input")
+        raise UserError(f"{path} is not a segment-anything (SAM) checkpoint")
     architecture = architecture_of(state, f"SAM checkpoint {path}")
     if model_type is not None and KNOWN_ARCHITECTURES[model_type] != architecture:
         found = next((name for name, arch in KNOWN_ARCHITECTURES.items() if arch == architecture), "a custom size")
-        raise UserError(f"SAM checkpoint {path} holds {found}, not {model_type}; drop --sam-model-type or fix it", "bad_input")
+        raise UserError(f"SAM checkpoint {path} holds {found}, not {model_type}; drop --sam-model-type or fix it")
     model = _build_sam(
         encoder_embed_dim=architecture.embed_dim,
         encoder_depth=architecture.depth,
@@ -115,7 +116,7 @@ def load_sam(checkpoint: str | Path, model_type: str | None = None, device: str 
         model.load_state_dict(state)
     except RuntimeError as error:
         first = str(error).splitlines()[0]
-        raise UserError(f"SAM checkpoint {path} does not fit the SAM model ({first})", "bad_input") from None
+        raise UserError(f"SAM checkpoint {path} does not fit the SAM model ({first})") from None
     return model.to(device).eval()
 
 
@@ -216,7 +217,7 @@ class SamMask:
 
     def __init__(self, settings: EstimatorSettings) -> None:
         if not settings.sam_checkpoint:
-            raise UserError(NEEDS_CHECKPOINT, "missing_checkpoint")
+            raise UserError(NEEDS_CHECKPOINT, ErrorCode.MISSING_CHECKPOINT)
         model = load_sam(settings.sam_checkpoint, settings.sam_model_type)  # checks the file before heavy imports
         from segment_anything import SamPredictor
 

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -27,16 +27,16 @@ from tpc.image_io import write_png
 from tpc.matching import min_cost_assignment, person_distance
 from tpc.pose_sequence import MAX_CANVAS, MAX_FRAMES, PoseSequence
 from tpc.wholebody import BODY_ONLY, HandsFace
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
+from ..progress import CountCallback
 from .people import SHARED_KEYPOINTS, PeopleDetector
 from .smoothing import KeypointFilter, OneEuroSettings
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 SAME_TRACK = 0.5  # keypoint distance (relative to size) under which a person continues a track
 TRACK_PATIENCE = 5  # frames a track may go unseen and still be continued (0.2 s at 25 fps); then it ends
-
-Progress = Callable[[int, int], None]
 
 
 class VideoReader:
@@ -47,14 +47,14 @@ class VideoReader:
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise UserError(f"video {self.path} does not exist", "not_found")
+            raise UserError(f"video {self.path} does not exist", ErrorCode.NOT_FOUND)
         try:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError) as error:
-            raise UserError(f"video {self.path} cannot be opened ({_reason(error)}); is it an mp4, mov or webm file?", "bad_input") from None
+            raise UserError(f"video {self.path} cannot be opened ({_reason(error)}); is it an mp4, mov or webm file?") from None
         if not self._container.streams.video:
             self._container.close()
-            raise UserError(f"{self.path} has no video stream", "bad_input")
+            raise UserError(f"{self.path} has no video stream")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(30)
@@ -85,7 +85,7 @@ class VideoReader:
                 return
             except av.error.FFmpegError as error:
                 if index == 0:
-                    raise UserError(f"video {self.path} cannot be decoded ({_reason(error)})", "bad_input") from None
+                    raise UserError(f"video {self.path} cannot be decoded ({_reason(error)})") from None
                 self.error = f"decoding stopped after frame {index - 1} ({_reason(error)})"
                 return
             image = frame.to_ndarray(format="rgb24")
@@ -182,7 +182,7 @@ def extract_video_poses(
     max_people: int = 1,
     smoothing: OneEuroSettings | None = OneEuroSettings(),
     masks_dir: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: CountCallback | None = None,
 ) -> VideoPoses:
     """Keypoints of up to ``max_people`` people in every frame of a video, as a PoseSequence.
 
@@ -200,7 +200,7 @@ def extract_video_poses(
             try:
                 masks.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise UserError(f"cannot create the mask folder {masks} ({error.strerror})", "io_error") from None
+                raise UserError(f"cannot create the mask folder {masks} ({error.strerror})", ErrorCode.IO_ERROR) from None
         for seconds, image in video:
             if size is None:
                 size = (image.shape[1], image.shape[0])
@@ -224,7 +224,7 @@ def extract_video_poses(
             if progress:
                 progress(len(frames), max(video.frame_count, len(frames)))
         if size is None:
-            raise UserError(f"video {video.path} has no frames", "bad_input")
+            raise UserError(f"video {video.path} has no frames")
         if progress and video.frame_count > len(frames):  # the container promised more frames
             progress(len(frames), len(frames))
         warning = None
@@ -243,4 +243,4 @@ def _write_mask(path: Path, mask: np.ndarray) -> None:
     try:
         write_png(path, mask)
     except OSError as error:
-        raise UserError(f"cannot write {path} ({error.strerror})", "io_error") from None
+        raise UserError(f"cannot write {path} ({error.strerror})", ErrorCode.IO_ERROR) from None

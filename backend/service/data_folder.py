@@ -12,7 +12,7 @@ Layout::
 
 A job id reaches a path only after matching the protocol's job-id pattern (letters, digits, '_',
 '.', '-', not starting with '.'), so no request can name a file outside its job's folder. Every file
-is written durably (``tpc.image_io.write_atomic(..., durable=True)``: a temporary name, flushed to
+is written durably (``tpc.files.write_atomic(..., durable=True)``: a temporary name, flushed to
 disk, renamed), so a crash leaves either the old file or the whole new one, never half of it.
 """
 
@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Iterable
 
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.messages import check_job_id
 
 from ..errors import UserError
@@ -47,7 +48,7 @@ class DataFolder:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             (self.root / "jobs").mkdir(exist_ok=True, mode=0o700)
         except OSError as error:
-            raise UserError(f"cannot create the data folder {self.root} ({error.strerror})", "io_error") from None
+            raise UserError(f"cannot create the data folder {self.root} ({error.strerror})", ErrorCode.IO_ERROR) from None
         self._lock_file = None
 
     @property
@@ -65,7 +66,7 @@ class DataFolder:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise UserError(
-                f"another tpc-backend is already serving {self.root}; stop it or pass another --data folder", "busy"
+                f"another tpc-backend is already serving {self.root}; stop it or pass another --data folder", ErrorCode.BUSY
             ) from None
 
     def job(self, job_id: str) -> "JobFolder":

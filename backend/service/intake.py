@@ -20,7 +20,7 @@ from dataclasses import asdict
 
 import zmq
 
-from tpc_protocol.errors import INTERNAL, JOB_CONFLICT
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.messages import Delete, Submit
 
 from ..engines.registry import EngineRegistry
@@ -79,7 +79,7 @@ class Intake(threading.Thread):
                         f"the backend failed to {'delete' if deleting else 'accept'} the job ({type(error).__name__}); "
                         "its log has the details"
                     )
-                    events.send(RequestRefused(identity, req, request.job_id, INTERNAL, sentence))
+                    events.send(RequestRefused(identity, req, request.job_id, ErrorCode.INTERNAL, sentence))
                 else:
                     if deleting:
                         events.send(JobDeleted(identity, req, request.job_id, status, freed))
@@ -99,7 +99,7 @@ class Intake(threading.Thread):
                 raise UserError(
                     f"job {submit.job_id} already exists with other inputs or settings; "
                     "submit under a new job id, or attach to the existing job",
-                    JOB_CONFLICT,
+                    ErrorCode.JOB_CONFLICT,
                 )
             _check_start(submit, existing.total)
             if existing.state in (CANCELLED, FAILED):

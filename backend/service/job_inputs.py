@@ -20,9 +20,11 @@ from typing import Callable
 import msgpack
 import numpy as np
 
-from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png, write_atomic
+from tpc.files import write_atomic
+from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png
 from tpc.pose_io import parse_pose_documents
 from tpc.pose_sequence import PoseFormatError, PoseSequence
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.messages import Submit
 
 from ..engines.base import PreparedJob, RenderSettings
@@ -124,7 +126,7 @@ def check_inputs(inputs: JobInputs, can_detect: bool) -> PoseSequence:
         raise UserError(
             "reference keypoints and a reference mask are required: this backend has no person detection "
             "installed, so send them with the job (tpc submit --reference-keypoints KP.json --reference-mask MASK.png)",
-            "missing_input",
+            ErrorCode.MISSING_INPUT,
         )
     if inputs.target_masks is not None:
         _check_count(inputs.target_masks, len(poses))

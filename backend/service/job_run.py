@@ -14,7 +14,7 @@ import json
 import math
 import time
 from functools import partial
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -22,7 +22,8 @@ from tpc.image_io import encode_png
 from tpc.report import CalibrationReport
 from tpc_protocol.limits import MAX_TEXT_CHARS
 
-from ..engines.base import Cancelled, Engine, PreparedJob, Progress
+from ..engines.base import Cancelled, Engine, PreparedJob
+from ..progress import ProgressCallback
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages of one job
 
@@ -35,7 +36,7 @@ class JobOutput(Protocol):
 
 
 def render_frames(
-    job: PreparedJob, engine: Engine, start: int, output: JobOutput, cancelled: Cancelled, progress: Progress
+    job: PreparedJob, engine: Engine, start: int, output: JobOutput, cancelled: Cancelled, progress: ProgressCallback
 ) -> tuple[bytes, bytes] | None:
     """Render frames ``start`` onwards into ``output``; the report (JSON, PNG) once every frame is out,
     None when ``cancelled`` stopped the job first."""
@@ -78,7 +79,7 @@ def add_to_report(report: CalibrationReport, job: PreparedJob, index: int) -> No
 class ProgressThrottle:
     """An engine's progress callback: clamped, shortened and passed on at most every PROGRESS_INTERVAL."""
 
-    def __init__(self, send: Callable[[float, str], None]) -> None:
+    def __init__(self, send: ProgressCallback) -> None:
         self._send = send
         self._last = -math.inf
 

@@ -33,6 +33,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError, GetTimeoutError, ObjectLostError, RayActorError, WorkerCrashedError
 
 from tpc import __version__
+from tpc_protocol.errors import ErrorCode
 
 from ..engines.base import RenderSettings
 from ..engines.registry import EngineOptions
@@ -66,7 +67,9 @@ def connect(address: str) -> dict[str, float]:
         else:
             ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", "ray_unreachable") from None
+        raise UserError(
+            f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", ErrorCode.RAY_UNREACHABLE
+        ) from None
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_sigterm)
@@ -130,7 +133,7 @@ class RayWorkers:
             self._withdrawn += 1
             none_left = self._withdrawn == len(self.threads)
         if none_left:
-            self._on_none_left(UserError(f"no Ray worker can render: {problem}", "engine_unavailable"))
+            self._on_none_left(UserError(f"no Ray worker can render: {problem}", ErrorCode.ENGINE_UNAVAILABLE))
 
     def lost(self, job_id: str) -> int:
         """Count a worker lost by a job; how many in a row."""
@@ -245,6 +248,6 @@ class RemoteWorker(WorkerThread):
                 "check the workers' memory and logs, then submit it again to resume it"
             )
             log.error("%s", sentence)
-            self._journal.set_state(job_id, FAILED, only_from=(RUNNING,), error=("worker_lost", sentence))
+            self._journal.set_state(job_id, FAILED, only_from=(RUNNING,), error=(ErrorCode.WORKER_LOST, sentence))
         elif self._scheduler.requeue(handle):
             log.warning("job %s lost %s after %d frames (%s); it waits for the next free worker", job_id, where, done, why)

@@ -29,7 +29,7 @@ from pathlib import Path
 import ray
 
 from tpc import __version__
-from tpc_protocol.errors import INTERNAL
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.limits import MAX_TEXT_CHARS
 
 from ..engines.base import RenderSettings
@@ -217,7 +217,7 @@ class TpcWorker:
         ended = RenderEnded()
         try:
             if self._problem is not None:
-                raise UserError(self._problem, "engine_unavailable")
+                raise UserError(self._problem, ErrorCode.ENGINE_UNAVAILABLE)
             settings = RenderSettings(**spec.settings)
             with tempfile.TemporaryDirectory(prefix="tpc-job-") as root:
                 folder = JobFolder(Path(root))  # the inputs as the gateway stores them, for prepare_job
@@ -235,7 +235,7 @@ class TpcWorker:
         except Exception as error:
             log.exception("job %s failed in the %s engine", spec.job_id, engine_name)
             message = f"the {engine_name} engine failed ({type(error).__name__}: {error}); the gateway's log has the worker's details"
-            ended = RenderEnded(INTERNAL, message[:MAX_TEXT_CHARS])
+            ended = RenderEnded(ErrorCode.INTERNAL, message[:MAX_TEXT_CHARS])
         run.put(ended)
 
 

@@ -15,21 +15,23 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from tpc_protocol.errors import JOB_ACTIVE, UNKNOWN_JOB
+from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
 from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, Journal, JobRecord
 
 
 def unknown_job(job_id: str) -> UserError:
-    return UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", UNKNOWN_JOB)
+    return UserError(f"this backend has no job {job_id}; check the job id (tpc status lists the jobs)", ErrorCode.UNKNOWN_JOB)
 
 
 def check_deletable(record: JobRecord) -> None:
     """Refuse (UserError ``job_active``) to delete a job that is queued or running."""
     if not record.finished:
         job_id = record.job_id
-        raise UserError(f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", JOB_ACTIVE)
+        raise UserError(
+            f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", ErrorCode.JOB_ACTIVE
+        )
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ class Scheduler:
                 raise unknown_job(job_id)
             check_deletable(record)
             if job_id in self._running:
-                raise UserError(f"job {job_id} is still stopping after its cancel; delete it again in a moment", JOB_ACTIVE)
+                raise UserError(
+                    f"job {job_id} is still stopping after its cancel; delete it again in a moment", ErrorCode.JOB_ACTIVE
+                )
             self.journal.delete(job_id)
             return record
 

@@ -18,6 +18,8 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from tpc_protocol.errors import ErrorCode
+
 from ..errors import UserError
 
 
@@ -51,7 +53,7 @@ def load_curve(secret_key: str | os.PathLike | None, allow: str | os.PathLike | 
             raise UserError(
                 f"listening on {endpoint} would let anyone on the network use this backend; pass --secret-key "
                 "SERVER.key_secret and --allow CLIENT_KEYS_DIR (make keys with `tpc-backend keys`), or bind tcp://127.0.0.1",
-                "insecure_bind",
+                ErrorCode.INSECURE_BIND,
             )
         return None
     if secret_key is None or allow is None:
@@ -113,7 +115,7 @@ def create_keypair(folder: str | os.PathLike, name: str) -> tuple[Path, Path]:
             os.umask(previous)
         public.chmod(0o644)
     except OSError as error:
-        raise UserError(f"cannot write keys into {folder} ({error.strerror})", "io_error") from None
+        raise UserError(f"cannot write keys into {folder} ({error.strerror})", ErrorCode.IO_ERROR) from None
     return public, secret
 
 
@@ -126,7 +128,7 @@ def _load_keypair(path: Path) -> tuple[bytes, bytes]:
 
 def _load_certificate(path: Path) -> tuple[bytes, bytes | None]:
     if not path.is_file():
-        raise UserError(f"key file {path} does not exist", "not_found")
+        raise UserError(f"key file {path} does not exist", ErrorCode.NOT_FOUND)
     try:
         return zmq.auth.load_certificate(path)
     except (OSError, ValueError) as error:

@@ -24,9 +24,9 @@ from typing import Any, Callable
 import zmq
 
 from tpc import __version__
-from tpc.image_io import write_atomic
+from tpc.files import write_atomic
 from tpc_protocol import codec
-from tpc_protocol.errors import BAD_MESSAGE, INTERNAL, JOB_ACTIVE, SHUTTING_DOWN, TOO_LARGE, UNKNOWN_JOB, MessageError
+from tpc_protocol.errors import ErrorCode, MessageError
 from tpc_protocol.limits import DEFAULT_ADDRESS, HEARTBEAT_INTERVAL, MAX_STATUS_JOBS, MAX_TEXT_CHARS
 from tpc_protocol.messages import Attach, Cancel, Delete, Done, Heartbeat, Hello, JobError, Status, Submit
 from tpc_protocol.transport import apply_limits, receive, send
@@ -148,7 +148,7 @@ class BackendService:
         try:
             router.bind(_any_port(options.bind))
         except zmq.ZMQError as error:
-            raise UserError(f"cannot listen on {options.bind} ({error})", "bind_failed") from None
+            raise UserError(f"cannot listen on {options.bind} ({error})", ErrorCode.BIND_FAILED) from None
         self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
         self._events = ev.bind_receiver(context)
         self._intake = Intake(context, self._journal, self._data, self._scheduler, self._engines, options.engine)
@@ -250,7 +250,7 @@ class BackendService:
         return True
 
     def _send_error(self, identity: bytes, req: int | None, job_id: str | None, code: str, sentence: str) -> None:
-        code = code if code and len(code) <= 40 and code.replace("_", "").isalpha() and code.islower() else INTERNAL
+        code = code if code and len(code) <= 40 and code.replace("_", "").isalpha() and code.islower() else ErrorCode.INTERNAL
         self._send(identity, req, JobError(job_id, code, sentence[:MAX_TEXT_CHARS]))
         self._streams.remember((identity, req))
 
@@ -264,7 +264,8 @@ class BackendService:
     def _on_client_message(self, identity: bytes, frames: list, cut: bool) -> None:
         if cut:
             req, job_id = codec.peek_ids(frames[0]) if frames else (None, None)
-            self._send_error(identity, req, job_id, TOO_LARGE, "the message has more parts or bytes than the protocol allows")
+            sentence = "the message has more parts or bytes than the protocol allows"
+            self._send_error(identity, req, job_id, ErrorCode.TOO_LARGE, sentence)
             return
         try:
             envelope = codec.decode(frames, side="backend")
@@ -276,7 +277,7 @@ class BackendService:
         handler = self._requests.get(type(message))
         if handler is None:
             sentence = f"a client cannot send {message.TYPE} messages"
-            self._send_error(identity, req, getattr(message, "job_id", None), BAD_MESSAGE, sentence)
+            self._send_error(identity, req, getattr(message, "job_id", None), ErrorCode.BAD_MESSAGE, sentence)
             return
         try:
             handler(identity, req, message)
@@ -285,7 +286,7 @@ class BackendService:
         except Exception as error:  # a bug: answer, log, keep serving everyone else
             log.exception("handling a %s request failed", message.TYPE)
             self._send_error(
-                identity, req, getattr(message, "job_id", None), INTERNAL,
+                identity, req, getattr(message, "job_id", None), ErrorCode.INTERNAL,
                 f"the backend failed on this {message.TYPE} request ({type(error).__name__}); its log has the details",
             )  # fmt: skip
 
@@ -301,10 +302,12 @@ class BackendService:
 
     def _on_submit(self, identity: bytes, req: int | None, message: Submit) -> None:
         if self._stop.is_set():
-            raise UserError("the backend is shutting down; submit again once it is back", SHUTTING_DOWN)
+            raise UserError("the backend is shutting down; submit again once it is back", ErrorCode.SHUTTING_DOWN)
         key = (identity, req)
         if key in self._pending or key in self._streams:
-            raise UserError(f"request {req} is already in progress on this connection; use a new request id", BAD_MESSAGE)
+            raise UserError(
+                f"request {req} is already in progress on this connection; use a new request id", ErrorCode.BAD_MESSAGE
+            )
         self._pending[key] = _Pending(message.job_id, time.monotonic())
         self._intake.put(identity, req, message)
 
@@ -333,7 +336,9 @@ class BackendService:
     def _on_delete(self, identity: bytes, req: int | None, message: Delete) -> None:
         job_id = message.job_id
         if any(pending.job_id == job_id for pending in self._pending.values()):
-            raise UserError(f"job {job_id} is still being submitted; delete it once it has finished or been cancelled", JOB_ACTIVE)
+            raise UserError(
+                f"job {job_id} is still being submitted; delete it once it has finished or been cancelled", ErrorCode.JOB_ACTIVE
+            )
         check_deletable(self._record(job_id))
         # The intake removes it (after any submit already queued there); until it reports back, the
         # job answers as unknown, so nobody starts following files that are going away.
@@ -372,13 +377,13 @@ class BackendService:
         if record is None:
             raise UserError(
                 f"this backend has no job {message.job_id} (it may have restarted before accepting it); submit it again",
-                UNKNOWN_JOB,
+                ErrorCode.UNKNOWN_JOB,
             )
         self._streams.follow(identity, req, record, min(message.ack, record.total))
 
     def _record(self, job_id: str) -> JobRecord:
         if job_id in self._deleting:
-            raise UserError(f"job {job_id} is being deleted", UNKNOWN_JOB)
+            raise UserError(f"job {job_id} is being deleted", ErrorCode.UNKNOWN_JOB)
         record = self._journal.job(job_id)
         if record is None:
             raise unknown_job(job_id)

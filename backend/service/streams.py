@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from tpc_protocol.errors import CANCELLED as CANCELLED_CODE, DELETED as DELETED_CODE, INTERNAL, TOO_LARGE
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.limits import HEARTBEAT_INTERVAL, SUBSCRIBER_EXPIRY, WINDOW_BYTES, WINDOW_FRAMES
 from tpc_protocol.messages import Accepted, Done, Frames, Heartbeat, JobError, Progress, Report
 
@@ -122,7 +122,9 @@ class Streams:
         if start > record.total:
             raise UserError(f"start frame {start} is past the end of job {record.job_id} ({record.total} frames)")
         if sum(1 for key in self._streams if key[0] == identity) >= MAX_STREAMS_PER_CLIENT:
-            raise UserError(f"this connection already follows {MAX_STREAMS_PER_CLIENT} jobs; open another connection", TOO_LARGE)
+            raise UserError(
+                f"this connection already follows {MAX_STREAMS_PER_CLIENT} jobs; open another connection", ErrorCode.TOO_LARGE
+            )
         now = time.monotonic()
         key = (identity, req)
         if key in self._streams:
@@ -181,7 +183,7 @@ class Streams:
 
     def deleted(self, job_id: str) -> None:
         for stream in self._job_streams(job_id):
-            self._finish(stream, JobError(job_id, DELETED_CODE, f"job {job_id} was deleted on the backend"))
+            self._finish(stream, JobError(job_id, ErrorCode.DELETED, f"job {job_id} was deleted on the backend"))
             # A client whose queue is full misses that ERROR; its next heartbeat hears "no job".
             self._end(stream.key)
 
@@ -236,7 +238,7 @@ class Streams:
                     report_json, report_png = report
                 except OSError as error:
                     sentence = f"the report of job {stream.job_id} cannot be read on the backend ({error.strerror})"
-                    self._finish(stream, JobError(stream.job_id, INTERNAL, sentence))
+                    self._finish(stream, JobError(stream.job_id, ErrorCode.INTERNAL, sentence))
                     return
                 if not self._send(stream.identity, stream.req, Report(stream.job_id, report_json, report_png)):
                     stream.blocked = stream.key in self._streams
@@ -244,12 +246,13 @@ class Streams:
                 stream.report_sent = True
             self._finish(stream, Done(stream.job_id))
         elif record.state == FAILED:
-            self._finish(stream, JobError(stream.job_id, record.error_code or INTERNAL, record.error_message or "the job failed"))
+            code, sentence = record.error_code or ErrorCode.INTERNAL, record.error_message or "the job failed"
+            self._finish(stream, JobError(stream.job_id, code, sentence))
         elif record.state == CANCELLED:
             self._finish(
                 stream,
                 JobError(
-                    stream.job_id, CANCELLED_CODE,
+                    stream.job_id, ErrorCode.CANCELLED,
                     f"job {stream.job_id} was cancelled after {view.done} of {record.total} frames; submit it again to resume it",
                 ),
             )  # fmt: skip
@@ -271,7 +274,7 @@ class Streams:
                 except OSError as error:
                     log.error("frame %d of job %s cannot be read: %s", index, stream.job_id, error)
                     sentence = f"frame {index} of job {stream.job_id} cannot be read on the backend ({error.strerror})"
-                    self._finish(stream, JobError(stream.job_id, INTERNAL, sentence))
+                    self._finish(stream, JobError(stream.job_id, ErrorCode.INTERNAL, sentence))
                     return False
                 batch.append(png)
                 size += len(png)

@@ -17,7 +17,7 @@ from typing import Any
 
 import zmq
 
-from tpc_protocol.errors import INTERNAL
+from tpc_protocol.errors import ErrorCode
 from tpc_protocol.limits import MAX_TEXT_CHARS
 
 from ..engines.base import RenderSettings
@@ -128,7 +128,8 @@ class WorkerThread(threading.Thread):
         except Exception as error:
             log.exception("job %s failed in the %s engine", handle.job_id, record.engine)
             message = f"the {record.engine} engine failed ({type(error).__name__}: {error}); the backend's log has the details"
-            self._journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=(INTERNAL, message[:MAX_TEXT_CHARS]))
+            failure = (ErrorCode.INTERNAL, message[:MAX_TEXT_CHARS])
+            self._journal.set_state(handle.job_id, FAILED, only_from=(RUNNING,), error=failure)
 
     def _render(self, handle: RunHandle, record: JobRecord, events: EventSender) -> None:
         """Get the job's frames made into a :class:`JobWriter`; raise :class:`WorkerLost` if the

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tpc_protocol import PROTOCOL_VERSION, codec, errors
-from tpc_protocol.errors import MessageError
+from tpc_protocol import PROTOCOL_VERSION, codec
+from tpc_protocol.errors import ErrorCode, MessageError
 from tpc_protocol.limits import MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_PART_BYTES, MAX_POSE_DOCUMENT_BYTES
 from tpc_protocol.messages import (
     MESSAGE_TYPES,
@@ -123,7 +123,7 @@ def header(**fields) -> bytes:
     return msgpack.packb({"v": PROTOCOL_VERSION, "req": 3, **fields})
 
 
-def refused(parts, code=errors.BAD_MESSAGE) -> MessageError:
+def refused(parts, code=ErrorCode.BAD_MESSAGE) -> MessageError:
     with pytest.raises(MessageError) as caught:
         codec.decode(parts)
     assert caught.value.code == code, str(caught.value)
@@ -137,7 +137,7 @@ def test_hostile_headers_are_refused_with_a_sentence():
     assert "unknown message type 'launch'" in str(refused([header(type="launch")]))
     assert "no field 'path'" in str(refused([header(type="cancel", job="x", path="/etc/passwd")]))
     assert "'req' must be" in str(refused([header(type="status", req="three")]))
-    error = refused([header(type="cancel", job="../../etc")], errors.BAD_JOB_ID)
+    error = refused([header(type="cancel", job="../../etc")], ErrorCode.BAD_JOB_ID)
     assert error.req == 3 and error.job_id is None
     error = refused([header(type="progress", job="x", fraction=math.nan, message="")])
     assert error.job_id == "x" and "'fraction' must be a number" in str(error)
@@ -149,11 +149,11 @@ def test_hostile_headers_are_refused_with_a_sentence():
 
 
 def test_sizes_are_checked_before_anything_is_decoded():
-    assert "at most" in str(refused([b"\x80" * (MAX_HEADER_BYTES + 1)], errors.TOO_LARGE))
+    assert "at most" in str(refused([b"\x80" * (MAX_HEADER_BYTES + 1)], ErrorCode.TOO_LARGE))
     absurd = header(type="frames", job="x", first=0, buffers={"png": [2**62]})
-    assert "declares" in str(refused([absurd, b"tiny"], errors.TOO_LARGE))
+    assert "declares" in str(refused([absurd, b"tiny"], ErrorCode.TOO_LARGE))
     many = header(type="submit", job="x", settings={}, start=0, buffers={"reference_image": [MAX_PART_BYTES], "poses": [MAX_PART_BYTES], "target_masks": [MAX_PART_BYTES] * 4})
-    refused([many, *[b""] * 6], errors.TOO_LARGE)
+    refused([many, *[b""] * 6], ErrorCode.TOO_LARGE)
     assert MAX_PART_BYTES * 6 > MAX_MESSAGE_BYTES
 
 
@@ -171,7 +171,7 @@ def test_truncated_padded_and_mislabelled_buffers_are_refused():
 
 
 def test_another_protocol_version_is_refused_naming_both():
-    error = refused([msgpack.packb({"v": 99, "type": "hello", "req": 1, "client": ""})], errors.VERSION_MISMATCH)
+    error = refused([msgpack.packb({"v": 99, "type": "hello", "req": 1, "client": ""})], ErrorCode.VERSION_MISMATCH)
     assert f"speaks protocol version 99 but this backend speaks version {PROTOCOL_VERSION}" in str(error)
     assert error.req == 1
     on_client = pytest.raises(MessageError, codec.decode, [msgpack.packb({"v": 0, "type": "done"})], side="client")
@@ -203,7 +203,7 @@ def test_random_bytes_only_ever_raise_message_error(parts):
     try:
         codec.decode(parts)
     except MessageError as error:
-        assert str(error) and error.code in {errors.BAD_MESSAGE, errors.TOO_LARGE, errors.BAD_JOB_ID, errors.VERSION_MISMATCH}
+        assert str(error) and error.code in {ErrorCode.BAD_MESSAGE, ErrorCode.TOO_LARGE, ErrorCode.BAD_JOB_ID, ErrorCode.VERSION_MISMATCH}
 
 
 msgpack_values = st.recursive(
@@ -275,7 +275,7 @@ def test_received_pose_files_are_checked_before_anything_is_decoded():
     assert "file names" in str(refused(variant(pose_documents=["a.json", 5])))
     assert "names 0" in str(refused(variant(pose_documents=None)))
     over = MAX_POSE_DOCUMENT_BYTES // 2 + 1
-    assert "together" in str(refused(variant(buffers={"reference_image": [3], "pose_documents": [over, over]}), errors.TOO_LARGE))
+    assert "together" in str(refused(variant(buffers={"reference_image": [3], "pose_documents": [over, over]}), ErrorCode.TOO_LARGE))
     both = variant(buffers={**fields["buffers"], "poses": [2]})
     assert "carries both" in str(refused([both[0], good[1], b"{}", *good[2:]]))
     neither = {**fields, "pose_documents": None, "buffers": {"reference_image": [3]}}

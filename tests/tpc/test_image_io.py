@@ -1,19 +1,16 @@
-"""Image I/O: EXIF orientation, grey and 16-bit images, atomic writes with normal permissions, durable writes."""
+"""Image I/O: EXIF orientation, grey and 16-bit images, masks, PNG files written with normal permissions."""
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import stat
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png, read_mask, write_atomic, write_png
+from tpc.image_io import ImageReadError, decode_image, decode_mask, encode_png, read_mask, write_png
 
 
 def test_exif_orientation_is_applied():
@@ -77,27 +74,3 @@ def test_written_files_get_normal_permissions(tmp_path):
     assert mode == 0o666 & ~umask
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
     assert decode_image(encode_png(np.full((3, 3, 3), 7, np.uint8)))[0, 0, 0] == 7
-
-
-def test_durable_writes_replace_whole_files_and_also_open_the_folder_to_flush_it(tmp_path):
-    target = tmp_path / "jobs" / "frame.png"
-    write_atomic(target, b"old", durable=True)
-    write_atomic(target, b"new", durable=True)
-    assert target.read_bytes() == b"new" and [p.name for p in target.parent.iterdir()] == ["frame.png"]
-    (tmp_path / "jobs" / "taken").mkdir()
-    with pytest.raises(OSError):  # a folder where the file should go: the rename fails, nothing is left behind
-        write_atomic(tmp_path / "jobs" / "taken", b"data", durable=True)
-    assert sorted(p.name for p in target.parent.iterdir()) == ["frame.png", "taken"]
-    # Which paths each kind of write opens, seen through Python's audit events in a fresh interpreter.
-    script = (
-        "import json, sys; from tpc.image_io import write_atomic\n"
-        "opened = []\n"
-        "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
-        f"write_atomic({str(tmp_path / 'a.bin')!r}, b'x')\n"
-        "plain = list(opened); opened.clear()\n"
-        f"write_atomic({str(tmp_path / 'b.bin')!r}, b'x', durable=True)\n"
-        "print(json.dumps([plain, opened]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
-    plain, durable = json.loads(result.stdout)
-    assert str(tmp_path) not in plain and durable[-1] == str(tmp_path)

@@ -20,7 +20,8 @@ import torch
 from tpc import __version__
 
 from ...errors import UserError
-from ..base import Cancelled, Engine, FrameSink, PreparedJob, Progress
+from ...progress import ProgressCallback
+from ..base import Cancelled, Engine, FrameSink, PreparedJob
 from .checkpoints import DenoisingCheckpoints
 from .components import load_components
 from .conditioning import letterbox, pose_image, resize, working_size
@@ -48,7 +49,7 @@ class DiffusionEngine(Engine):
         self._lock = threading.Lock()
         self._models_identity = _models_identity(self.folder, self.pipeline)
 
-    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: Progress) -> None:
+    def render(self, job: PreparedJob, start: int, emit: FrameSink, cancelled: Cancelled, progress: ProgressCallback) -> None:
         settings = job.settings
         trained = self.folder.inference
         steps = trained.steps if settings.steps is None else settings.steps

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tpc_protocol.errors import ErrorCode
+
 from ...errors import UserError
 from .profiles import CONTROLNET, PROFILES, Inference, Profile, profile_named
 
@@ -75,7 +77,7 @@ class ModelFolder:
         )
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
-            raise UserError(f"{root} is not a models folder (no {MANIFEST}); {hint}", "not_found")
+            raise UserError(f"{root} is not a models folder (no {MANIFEST}); {hint}", ErrorCode.NOT_FOUND)
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -102,7 +104,8 @@ class ModelFolder:
             config = path / _CONFIG_FILE.get(name, "config.json")
             if not config.is_file():
                 raise UserError(
-                    f"the {name} folder {path} has no {config.name}; it must be a diffusers-format {what}; {hint}", "not_found"
+                    f"the {name} folder {path} has no {config.name}; it must be a diffusers-format {what}; {hint}",
+                    ErrorCode.NOT_FOUND,
                 )
             _check_kind(name, what, config)
             components[name] = path

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -50,13 +50,12 @@ from tpc.attention import (
 )
 from tpc.propagation import IterativePropagation
 
+from ...progress import ProgressCallback
+from ..base import Cancelled, FrameSink
 from .bank_store import BankStore, default_budget
 from .checkpoints import DenoisingCheckpoints
 from .components import Components
 from .windows import blend_weights, context_windows
-
-Cancelled = Callable[[], bool]
-Progress = Callable[[float, str], None]
 
 # Shares of the progress bar: banks, denoising, decoding.
 _BANKS_SHARE, _DENOISE_SHARE = 0.1, 0.8
@@ -142,9 +141,9 @@ class AnimationPipeline:
         self,
         inputs: AnimationInputs,
         start: int,
-        emit: Callable[[int, np.ndarray], None],
+        emit: FrameSink,
         cancelled: Cancelled = lambda: False,
-        progress: Progress = lambda fraction, message: None,
+        progress: ProgressCallback = lambda fraction, message: None,
         checkpoints: DenoisingCheckpoints | None = None,
     ) -> bool:
         """Denoise the whole sequence and emit frames ``start ..``; False if cancelled. With
@@ -176,7 +175,7 @@ class AnimationPipeline:
     # -- 1, 2: context and banks ------------------------------------------------------------------
     @torch.inference_mode()
     def prepare(
-        self, inputs: AnimationInputs, cancelled: Cancelled = lambda: False, progress: Progress = lambda f, m: None
+        self, inputs: AnimationInputs, cancelled: Cancelled = lambda: False, progress: ProgressCallback = lambda f, m: None
     ) -> DenoisingState | None:
         """Context, banks at t = 0, initial noise and schedule; None if cancelled meanwhile."""
         frames = len(inputs)

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
+from tpc_protocol.errors import ErrorCode
+
 from ...errors import UserError
 from .model_folder import ModelFolder, default_layout, write_manifest
 from .random_models import SCHEDULER_CONFIG
@@ -69,7 +71,7 @@ def pull_default_models(directory: str | os.PathLike, say: Callable[[str], None]
         raise
     except Exception as error:  # the hub client raises transport, HTTP and filesystem errors of many kinds
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"downloading the default weights failed ({reason}); {advice}", "network") from None
+        raise UserError(f"downloading the default weights failed ({reason}); {advice}", ErrorCode.NETWORK) from None
     for component, (_, _, folder) in SOURCES.items():
         target = root / default_layout()[component]
         if target.exists():
@@ -112,7 +114,7 @@ def pull_released(family_name: str, directory: str | os.PathLike, say: Callable[
             shutil.move(str(fetched), str(target))
     except Exception as error:  # the hub client raises transport, HTTP and filesystem errors of many kinds
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"downloading {family.title}'s files failed ({reason}); {advice}", "network") from None
+        raise UserError(f"downloading {family.title}'s files failed ({reason}); {advice}", ErrorCode.NETWORK) from None
     if root.exists():
         root.rmdir()  # empty: convert writes the folder whole
     try:
@@ -126,14 +128,18 @@ def _check_reachable(endpoint: str, advice: str) -> None:
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return  # only the proxy knows; let the download itself report
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise UserError(f"HF_HUB_OFFLINE is set, so the default weights cannot be downloaded; unset it, or {advice}", "network")
+        raise UserError(
+            f"HF_HUB_OFFLINE is set, so the default weights cannot be downloaded; unset it, or {advice}", ErrorCode.NETWORK
+        )
     url = urlparse(endpoint)
     host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=10).close()
     except OSError as error:
         reason = error.strerror or error
-        raise UserError(f"cannot reach {endpoint} to download the default weights ({reason}); {advice}", "network") from None
+        raise UserError(
+            f"cannot reach {endpoint} to download the default weights ({reason}); {advice}", ErrorCode.NETWORK
+        ) from None
 
 
 def _files_to_fetch(files: list[str], folder: str) -> list[str]:
