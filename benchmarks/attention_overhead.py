@@ -2,14 +2,16 @@
 
     .venv/bin/python -m benchmarks.attention_overhead                       # CPU: 256 px x 4 frames, 512 px x 2 frames
     .venv/bin/python -m benchmarks.attention_overhead --size 512 --frames 16   # the real setting (GPU)
+    .venv/bin/python -m benchmarks.attention_overhead --profile reference-poseguider --size 256 --frames 4
 
 Builds the diffusion engine's SD1.5-shaped components with random weights (speed does not depend on
 the values) and conditions one job on the bundled example calibrated (benchmarks/calibrated_example.py:
 the astronaut warped onto the example's poses, frames ``--first`` onwards; frame 0 on is where the
 person is largest). It prepares the job three times -- plain reference attention (the reference bank
 only), TPC with whole calibrated banks (the paper's K = V = [own, r, c_i]) and TPC with the calibrated
-banks' person tokens (the engine's default) -- and times whole denoising steps (ControlNet, motion
-UNet, guidance, scheduler), taking the variants in turn so that other load on the machine hits them
+banks' person tokens (the engine's default) -- and times whole denoising steps (the profile's pose
+conditioning -- ControlNet, or AnimateAnyone's pose guider with ``--profile reference-poseguider`` --
+motion UNet, guidance, scheduler), taking the variants in turn so that other load on the machine hits them
 alike. It prints wall time and, on the CPU, process CPU time, which other processes' load disturbs
 less; the median and fastest step of each variant; and each TPC variant's overhead per step (goal: at
 most 5 %; the paper reports +14 % on MagicAnimate).
@@ -33,6 +35,7 @@ import torch
 from tpc.attention import spatial_self_attention
 from tpc_backend.engines.diffusion.components import default_device
 from tpc_backend.engines.diffusion.pipeline import AnimationInputs, AnimationPipeline
+from tpc_backend.engines.diffusion.profiles import PROFILES
 from tpc_backend.engines.diffusion.random_models import random_components
 
 from .calibrated_example import calibrated_example
@@ -57,14 +60,15 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=20 if on_gpu else 10, help="replays of the isolated attention layers per variant")
     parser.add_argument("--guidance", type=float, default=3.5, help="guidance scale (> 1: classifier-free guidance)")
     parser.add_argument("--groups", type=int, default=30, help="iterative propagation groups M")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default="controlnet", help="how the pose enters the UNet (default %(default)s)")
     args = parser.parse_args()
     frames = args.frames * len(args.size) if len(args.frames) == 1 else args.frames
     if len(frames) != len(args.size):
         parser.error("give one --frames count, or one per --size")
 
     started = time.perf_counter()
-    pipeline = AnimationPipeline(random_components("sd15", device, dtype))
-    print(f"device {device} ({dtype}), SD1.5 shapes, random weights built in {time.perf_counter() - started:.1f} s, "
+    pipeline = AnimationPipeline(random_components("sd15", device, dtype, profile=args.profile), context_frames=16)
+    print(f"device {device} ({dtype}), SD1.5 shapes, {args.profile} profile, random weights built in {time.perf_counter() - started:.1f} s, "
           f"guidance {args.guidance}, M = {args.groups}, torch threads {torch.get_num_threads()}")  # fmt: skip
     for size, count in zip(args.size, frames):
         measure(pipeline, size, count, args)
