@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from tests.support.photos import PHOTOS, load_photo
+from tests.support.synthetic_poses import CANVAS, Case, make_cases, torso_axis
 from tpc import keypoints as kp
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
-
-from .photos import PHOTOS, load_photo
-from .synthetic import CANVAS, Case, make_cases, torso_axis
 
 
 @dataclass

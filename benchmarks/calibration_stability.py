@@ -27,13 +27,13 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from tests.support.photos import PHOTOS, load_photo
+from tests.support.synthetic_poses import CANVAS, Body, Motion, make_motion
 from tpc import keypoints as kp
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
 
-from .photos import PHOTOS, load_photo
-from .synthetic import CANVAS, Body, Motion, make_motion
 
 _FACE = np.isin(np.arange(kp.NUM_KEYPOINTS), kp.BODY_PARTS["face"])
 _ALL = np.ones(kp.NUM_KEYPOINTS, bool)

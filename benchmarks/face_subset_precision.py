@@ -24,14 +24,14 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import cv2
 import numpy as np
 
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import PHOTOS, load_photo
 from tpc import keypoints as kp
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import extract_video_poses
 
-from .driving_video import encode_video, make_driving_video
-from .photos import PHOTOS, load_photo
 
 FACE5 = list(kp.BODY_PARTS["face"])
 

@@ -21,10 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from tests.support.driving_video import encode_video, make_driving_video
 from tpc_backend.perception import PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import VideoReader, extract_video_poses
-
-from .driving_video import encode_video, make_driving_video
 
 
 def per_frame_ms(seconds: float, frames: int) -> float:

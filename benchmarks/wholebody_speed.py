@@ -23,11 +23,11 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import PHOTOS, load_image
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import extract_video_poses
 
-from .driving_video import encode_video, make_driving_video
-from .photos import PHOTOS, load_image
 
 MODES = {"body-only": False, "whole-body": True}
 

@@ -9,7 +9,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
 import numpy as np
 import pytest
 
-from benchmarks.photos import load_photo
+from tests.support.photos import load_photo
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ import pytest
 
 from addon_without_blender import addon_module
 
-from benchmarks.backend_jobs import Backend, example_files, make_poses
+from tests.support.backend import Backend
+from tests.support.example_jobs import example_files, make_poses
 
 job_worker = addon_module("job_worker")
 job_messages = addon_module("job_messages")

@@ -236,7 +236,7 @@ def test_demo_runs_the_bundled_example(tmp_path):
 
 
 def test_openpose_folders_and_coco_files_are_read_as_tpc_pose_reads_them(inputs, tmp_path):
-    from benchmarks.pose_files import coco_keypoints, openpose_frames
+    from tests.support.pose_files import coco_keypoints, openpose_frames
 
     poses = PoseSequence.load(inputs / "poses.json")
     (tmp_path / "openpose").mkdir()

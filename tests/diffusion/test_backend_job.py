@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.backend_jobs import BACKEND, TPC, Backend, example_files, job
+from tests.support.backend import BACKEND, TPC, Backend
+from tests.support.example_jobs import example_files, job
+from tests.support.waiting import wait_until
 from tpc.image_io import read_image
 
 FRAMES, SIZE = 4, 128
@@ -85,10 +86,12 @@ def test_a_diffusion_job_killed_mid_denoising_resumes_after_its_last_finished_st
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         saved = backend.data / "jobs" / "killed" / "scratch" / "denoising"
-        deadline = time.monotonic() + 300
-        while not (saved / "step_00002.npy").exists():
-            assert time.monotonic() < deadline and first.poll() is None, backend.log()
-            time.sleep(0.02)
+
+        def three_steps_saved() -> bool:
+            assert first.poll() is None, backend.log()
+            return (saved / "step_00002.npy").exists()
+
+        wait_until(three_steps_saved, 300, lambda: f"three denoising steps were never saved:\n{backend.log()}")
         backend.kill()
         first.kill()
         first.wait()

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.driving_video import encode_video, make_driving_video
-from benchmarks.photos import load_photo
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import load_photo
 from tpc import keypoints as kp
 from tpc.image_io import read_mask
 from tpc.masks import iou
