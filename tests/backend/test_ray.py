@@ -135,6 +135,7 @@ def test_three_jobs_on_two_workers_survive_a_worker_killed_mid_job(backends, clu
     assert f"job shot-a lost {status['worker']['name']}" in backend.log()
     with backend.client() as client:
         listing = client.status()
+    assert sorted(job["job_id"] for job in listing) == sorted(JOBS)
     assert all(job["state"] == "done" and job["worker"] is None for job in listing)
 
 

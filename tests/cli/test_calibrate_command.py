@@ -167,6 +167,7 @@ def test_several_people_get_their_own_images_by_reference_person(tmp_path, astro
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert len(report["frames"]) == 6
     for i, frame in enumerate(report["frames"]):
         expected = [0, 1] if i % 2 == 0 else [1, 0]
         assert [p["reference_person"] for p in frame["people"]] == expected

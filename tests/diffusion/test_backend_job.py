@@ -67,7 +67,7 @@ def test_a_diffusion_job_through_the_backend_is_reproducible_and_tpc_and_groups_
     first = submit(backend, files, tmp_path / "a", "seed-5-a", "--seed", "5")
     assert len(first) == FRAMES and all(frame.shape == (SIZE, SIZE, 3) for frame in first)
     again = submit(backend, files, tmp_path / "b", "seed-5-b", "--seed", "5")
-    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert len(again) == FRAMES and all(np.array_equal(x, y) for x, y in zip(first, again))
     for job_id, extra in (("no-tpc", ("--no-tpc",)), ("groups-2", ("--groups", "2"))):
         other = submit(backend, files, tmp_path / job_id, job_id, "--seed", "5", *extra)
         assert len(other) == FRAMES
@@ -106,7 +106,7 @@ def test_a_diffusion_job_killed_mid_denoising_resumes_after_its_last_finished_st
     finally:
         if backend.alive:
             backend.kill()
-    assert len(resumed) == FRAMES and all(np.array_equal(x, y) for x, y in zip(resumed, uninterrupted))
+    assert len(resumed) == len(uninterrupted) == FRAMES and all(np.array_equal(x, y) for x, y in zip(resumed, uninterrupted))
 
 
 def test_pull_without_internet_is_one_sentence(tmp_path):
@@ -150,7 +150,8 @@ def test_converted_animate_anyone_models_serve_reproducible_jobs_and_no_tpc_diff
         plain = submit(backend, files, tmp_path / "plain", "moore-plain", "--seed", "3", "--no-tpc")
     finally:
         assert backend.stop() == 0, backend.log()
-    assert len(first) == FRAMES and all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert len(first) == len(again) == len(plain) == FRAMES
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
     assert all(not np.array_equal(x, y) for x, y in zip(first, plain))
 
 

@@ -124,6 +124,7 @@ def test_two_people_keep_their_places_in_every_frame(tmp_path, detector):
     path = encode_video(tmp_path / "pair.mp4", frames, 24.0)
     detector.quarter_turns = 0
     poses = extract_video_poses(path, detector, max_people=2).poses
+    assert len(poses.frames) == 5
     for people in poses.frames:
         assert len(people) == 2
         first, second = (p[kp.visible(p), 0].mean() for p in people)
