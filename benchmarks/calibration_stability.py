@@ -1,6 +1,6 @@
 """Does the calibrated person move as smoothly as the target, and how well does it cover it?
 
-Smooth synthetic motions (benchmarks/synthetic.py ``make_motion``) from the packaged photos: the
+Smooth synthetic motions (tests/support/synthetic_poses.py ``make_motion``) from the packaged photos: the
 person drifts, breathes in scale, sways and swings their limbs; keypoints jitter by 1 % of the
 person's size per frame and one keypoint in a while disappears for 3 frames; every motion has one shot
 cut. For each method, keypoints only (target shapes drawn from the keypoints) and with the true

@@ -2,7 +2,7 @@
 
 TPC's subset search always tries the face alone (nose, eyes, ears). With a 68-point face the same
 similarity could be fitted from far more points. This measures, on driving videos made from the
-packaged photos (benchmarks/driving_video.py: the photo moved, turned and scaled by a known
+packaged photos (tests/support/driving_video.py: the photo moved, turned and scaled by a known
 similarity every frame, then encoded), how far each fit lands from the true motion: both faces are
 found by MediaPipe Holistic (`tpc pose`'s whole-body default) in the photo and in every frame, the
 similarity photo -> frame is fitted from the 5 COCO face points and from the 68, and each fit is
