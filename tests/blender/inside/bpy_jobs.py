@@ -63,7 +63,7 @@ def _pump_until(addon, condition, timeout: float = 120.0) -> None:
         addon.jobs.process_events()
         return False
 
-    wait_until(pumped, timeout, "the job never got there")
+    wait_until(pumped, timeout, "the add-on's job never reached the state the test waits for")
 
 
 def _pump_for(addon, seconds: float, unless) -> None:
