@@ -23,7 +23,7 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="tpc-ben
 
 import bpy  # noqa: E402
 
-from .blender_shots import add_body_mesh, human_shot  # noqa: E402
+from tests.support.blender_shots import add_body_mesh, human_shot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDON = "bl_ext.user_default.tpc_animate"

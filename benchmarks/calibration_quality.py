@@ -1,7 +1,7 @@
 """How well does each calibration line the reference person up with misaligned targets?
 
 Targets are made from real photos (scikit-image's astronaut and camera, Matplotlib's Grace Hopper)
-by benchmarks/synthetic.py: limbs swung about their joints, then scale 0.4-2.2x, any rotation, any
+by tests/support/synthetic_poses.py: limbs swung about their joints, then scale 0.4-2.2x, any rotation, any
 position, keypoint jitter and hidden keypoints; a separate table covers targets seen "from behind"
 (mirrored). For each method the script
 prints the mean IoU between the calibrated mask and the true target mask, and the share of cases in
@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from tests.support.photos import PHOTOS, load_photo
+from tests.support.synthetic_poses import CANVAS, Case, make_cases, torso_axis
 from tpc import keypoints as kp
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
-
-from .photos import PHOTOS, load_photo
-from .synthetic import CANVAS, Case, make_cases, torso_axis
 
 
 @dataclass

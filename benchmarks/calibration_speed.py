@@ -28,12 +28,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tests.support.photos import load_photo
+from tests.support.synthetic_poses import CANVAS, make_cases
 from tpc.calibration import Calibrator
 from tpc.image_io import encode_png, write_png
 from tpc.pose_sequence import PoseSequence
-
-from .photos import load_photo
-from .synthetic import CANVAS, make_cases
 
 
 def floor_ms(image: np.ndarray, mask: np.ndarray, matrices: list[np.ndarray]) -> tuple[float, float]:

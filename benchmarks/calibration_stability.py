@@ -1,6 +1,6 @@
 """Does the calibrated person move as smoothly as the target, and how well does it cover it?
 
-Smooth synthetic motions (benchmarks/synthetic.py ``make_motion``) from the packaged photos: the
+Smooth synthetic motions (tests/support/synthetic_poses.py ``make_motion``) from the packaged photos: the
 person drifts, breathes in scale, sways and swings their limbs; keypoints jitter by 1 % of the
 person's size per frame and one keypoint in a while disappears for 3 frames; every motion has one shot
 cut. For each method, keypoints only (target shapes drawn from the keypoints) and with the true
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from tests.support.photos import PHOTOS, load_photo
+from tests.support.synthetic_poses import CANVAS, Body, Motion, make_motion
 from tpc import keypoints as kp
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
 
-from .photos import PHOTOS, load_photo
-from .synthetic import CANVAS, Body, Motion, make_motion
 
 _FACE = np.isin(np.arange(kp.NUM_KEYPOINTS), kp.BODY_PARTS["face"])
 _ALL = np.ones(kp.NUM_KEYPOINTS, bool)

@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from .backend_jobs import Backend, collect, example_files, job
+from tests.support.backend import Backend
+from tests.support.example_jobs import collect, example_files, job
 
 
 def main() -> None:

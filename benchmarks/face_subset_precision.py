@@ -2,7 +2,7 @@
 
 TPC's subset search always tries the face alone (nose, eyes, ears). With a 68-point face the same
 similarity could be fitted from far more points. This measures, on driving videos made from the
-packaged photos (benchmarks/driving_video.py: the photo moved, turned and scaled by a known
+packaged photos (tests/support/driving_video.py: the photo moved, turned and scaled by a known
 similarity every frame, then encoded), how far each fit lands from the true motion: both faces are
 found by MediaPipe Holistic (`tpc pose`'s whole-body default) in the photo and in every frame, the
 similarity photo -> frame is fitted from the 5 COCO face points and from the 68, and each fit is
@@ -24,14 +24,14 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import cv2
 import numpy as np
 
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import PHOTOS, load_photo
 from tpc import keypoints as kp
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import extract_video_poses
 
-from .driving_video import encode_video, make_driving_video
-from .photos import PHOTOS, load_photo
 
 FACE5 = list(kp.BODY_PARTS["face"])
 

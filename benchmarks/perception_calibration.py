@@ -26,6 +26,8 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import cv2
 import numpy as np
 
+from tests.support.photos import PHOTOS, load_photo
+from tests.support.synthetic_poses import CANVAS, make_cases
 from tpc import keypoints as kp
 from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.image_io import write_png
@@ -36,8 +38,6 @@ from tpc_backend.errors import UserError
 from tpc_backend.perception.views import View
 
 from .calibration_quality import Tally, evaluate
-from .photos import PHOTOS, load_photo
-from .synthetic import CANVAS, make_cases
 
 
 def changes(size: tuple[int, int]) -> dict[str, tuple[np.ndarray, tuple[int, int]]]:

@@ -30,7 +30,8 @@ if __package__ in (None, ""):
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from benchmarks.backend_jobs import Backend, collect, example_files, job  # noqa: E402
+from tests.support.backend import Backend  # noqa: E402
+from tests.support.example_jobs import collect, example_files, job  # noqa: E402
 from tpc_protocol.messages import Frame  # noqa: E402
 
 

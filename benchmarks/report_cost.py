@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.backend_jobs import Backend, collect, example_files, job
+from tests.support.backend import Backend
+from tests.support.example_jobs import collect, example_files, job
 from tpc.report import CalibrationReport
 from tpc_backend.engines.base import PreparedJob
 from tpc_backend.service.data_folder import DataFolder

@@ -22,7 +22,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.backend_jobs import Backend, collect, example_files, job  # noqa: E402
+from tests.support.backend import Backend  # noqa: E402
+from tests.support.example_jobs import collect, example_files, job  # noqa: E402
 from tpc_protocol.client import JobFailed  # noqa: E402
 from tpc_protocol.messages import Accepted, Done, Frame, Progress  # noqa: E402
 

@@ -1,6 +1,6 @@
 """How long does pose extraction from a driving video take per frame on this machine?
 
-A driving video is made from a packaged photo (benchmarks/driving_video.py) at 512x512 and at
+A driving video is made from a packaged photo (tests/support/driving_video.py) at 512x512 and at
 1280x720, encoded with PyAV (mpeg4), and run through the same extraction as `tpc pose VIDEO`
 (decode, people search, masks written as PNG, One-Euro smoothing). The script prints milliseconds
 per frame for decoding alone, for the pose model alone (MediaPipe's full BlazePose, the one bundled),
@@ -21,10 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from tests.support.driving_video import encode_video, make_driving_video
 from tpc_backend.perception import PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import VideoReader, extract_video_poses
-
-from .driving_video import encode_video, make_driving_video
 
 
 def per_frame_ms(seconds: float, frames: int) -> float:

@@ -2,9 +2,9 @@
 
 Whole-body extraction runs MediaPipe Holistic (BlazePose + hand and face landmark models, bundled)
 where body-only runs BlazePose alone; everything else (the people search, masks, smoothing) is the
-same. For each packaged photo (benchmarks/photos.py) the script times the pose model alone and the
+same. For each packaged photo (tests/support/photos.py) the script times the pose model alone and the
 whole `tpc pose PHOTO` search (median of --repeats, after a warm-up); for a driving video made from
-the astronaut (benchmarks/driving_video.py) at 512x512 and 1280x720, the whole `tpc pose VIDEO`
+the astronaut (tests/support/driving_video.py) at 512x512 and 1280x720, the whole `tpc pose VIDEO`
 extraction (decode, search, masks, One-Euro smoothing of body, hands and face), per frame (the
 faster of --video-runs). The two modes take turns, so a machine busy with other work slows both alike.
 
@@ -23,11 +23,11 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import PHOTOS, load_image
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import extract_video_poses
 
-from .driving_video import encode_video, make_driving_video
-from .photos import PHOTOS, load_image
 
 MODES = {"body-only": False, "whole-body": True}
 

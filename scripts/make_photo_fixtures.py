@@ -1,6 +1,6 @@
-"""Rebuild benchmarks/data: keypoints and masks of the packaged photos (run once; output committed).
+"""Rebuild tests/support/data: keypoints and masks of the packaged photos (run once; output committed).
 
-    .venv/bin/python scripts/make_photo_fixtures.py
+    .venv/bin/python -m scripts.make_photo_fixtures
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import cv2
 import mediapipe as mp
 import numpy as np
 
-from benchmarks.photos import DATA, PHOTOS, load_image
+from tests.support.photos import DATA, PHOTOS, load_image
 from tpc import keypoints as kp
 from tpc.image_io import write_png
 from tpc.pose_sequence import PoseSequence

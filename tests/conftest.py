@@ -1,4 +1,4 @@
-"""Shared fixtures: real photos shipped by installed packages, with their keypoints and masks."""
+"""Shared fixtures: real photos shipped by installed packages, with their keypoints and masks; Hypothesis settings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
-from benchmarks.photos import load_photo
+from tests.support.photos import load_photo
+
+# No per-example time limit (Hypothesis' default is 200 ms): on a loaded machine it fails correct code,
+# speed belongs in benchmarks, and pytest-timeout (pyproject.toml) still fails a test that hangs.
+settings.register_profile("tpc", deadline=None)
+settings.load_profile("tpc")
 
 
 @pytest.fixture(scope="session")

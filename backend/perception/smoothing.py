@@ -24,7 +24,7 @@ class OneEuroSettings:
     """Cut-off for still points (Hz), its growth with speed (per frame-height/second), derivative cut-off.
 
     The defaults halve the frame-to-frame jitter of a person standing still and add about one pixel
-    of lag to fast moves at 512 pixels (measured on the driving video of benchmarks/driving_video.py).
+    of lag to fast moves at 512 pixels (measured on the driving video of tests/support/driving_video.py).
     """
 
     min_cutoff: float = 0.5

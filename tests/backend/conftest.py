@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import zmq
 
-from benchmarks.backend_jobs import Backend, example_files
+from tests.support.backend import Backend
+from tests.support.example_jobs import example_files
 from tpc_protocol import PROTOCOL_VERSION, codec
 from tpc_protocol.messages import Done, Hello
 

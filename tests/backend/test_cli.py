@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import zmq.auth
 
-from benchmarks.backend_jobs import BACKEND, TPC, Backend, job
+from tests.support.backend import BACKEND, TPC, Backend
+from tests.support.example_jobs import job
 from tpc.image_io import read_image
 
 

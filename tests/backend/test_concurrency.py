@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from benchmarks.backend_jobs import collect, job
+from tests.support.example_jobs import collect, job
 
 CLIENTS = 8
 JOBS_PER_CLIENT = 3

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from benchmarks.backend_jobs import TPC, Backend, collect, job
+from tests.support.backend import TPC, Backend
+from tests.support.example_jobs import collect, job
+from tests.support.waiting import wait_until
 from tpc_protocol.messages import Frame
 
 FRAMES = 120  # long enough that each kill lands mid-job even on a loaded machine
@@ -122,10 +123,12 @@ def test_tpc_submit_after_kill_9_fetches_only_the_missing_frames(backends, argum
         )  # fmt: skip
 
     first = submit("2")
-    deadline = time.monotonic() + 60
-    while len(list(out.glob("*.png"))) < 10:
-        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
-        time.sleep(0.02)
+
+    def ten_frames_written() -> bool:
+        assert first.poll() is None, first.communicate()
+        return len(list(out.glob("*.png"))) >= 10
+
+    wait_until(ten_frames_written, 60, "tpc submit wrote fewer than 10 frames")
     backend.kill()
     _, stderr = first.communicate(timeout=60)
     assert first.returncode == 2

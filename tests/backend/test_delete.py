@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import time
 
 import pytest
 
-from benchmarks.backend_jobs import BACKEND, collect, job
+from tests.support.backend import BACKEND
+from tests.support.example_jobs import collect, job
+from tests.support.waiting import wait_until
 from tpc_protocol import codec
 from tpc_protocol.client import JobFailed
 from tpc_protocol.limits import WINDOW_FRAMES
@@ -52,15 +53,15 @@ def test_a_queued_or_running_job_is_deleted_only_once_cancelled(shared_backend, 
         assert refused.value.code == "job_active"
         assert client.status("busy-shot")["state"] == "running"
         client.cancel("busy-shot")
-        deadline = time.monotonic() + 60
-        while True:  # the worker may still be finishing the frame it was on
+
+        def deleted() -> dict | None:
             try:
-                result = client.delete("busy-shot")
-                break
-            except JobFailed as error:
+                return client.delete("busy-shot")
+            except JobFailed as error:  # the worker may still be finishing the frame it was on
                 assert error.code == "job_active" and "still stopping" in str(error), error
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                return None
+
+        result = wait_until(deleted, 60, "the cancelled job never became deletable", interval=0.05)
         with pytest.raises(JobFailed) as ended:
             collect(events)
     assert ended.value.code in ("cancelled", "deleted")
@@ -113,15 +114,16 @@ def test_keep_days_deletes_finished_jobs_once_they_are_that_old(backends, exampl
     backend = backends("expiring", "--keep-days", str(2.0 / 86400))  # two seconds
     with backend.client() as client:
         collect(client.submit("short-lived", **job(example, frames=2)))
-        deadline = time.monotonic() + 60
-        while True:
+
+        def gone() -> bool:
             try:
                 client.status("short-lived")
             except JobFailed as error:
                 assert error.code == "unknown_job", error
-                break
-            assert time.monotonic() < deadline, backend.log()
-            time.sleep(0.2)
+                return True
+            return False
+
+        wait_until(gone, 60, lambda: f"the expired job was never deleted:\n{backend.log()}", interval=0.2)
     assert not (backend.data / "jobs" / "short-lived").exists()
     assert "job short-lived deleted (older than --keep-days): 2 frames" in backend.log()
 

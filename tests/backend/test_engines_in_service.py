@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.backend_jobs import BACKEND, Backend, collect, job
+from tests.support.backend import BACKEND, Backend
+from tests.support.example_jobs import collect, job
 from tpc.image_io import decode_image
 from tpc_backend.engines.diffusion.model_folder import write_manifest
 from tpc_protocol.client import JobFailed

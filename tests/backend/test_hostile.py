@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.backend_jobs import collect, job
+from tests.support.example_jobs import collect, job
 from tpc_protocol import PROTOCOL_VERSION, codec
 from tpc_protocol.limits import MAX_HEADER_BYTES, MAX_PART_BYTES, MAX_PARTS
 from tpc_protocol.messages import Attach, Cancel, Delete, Frames, Heartbeat, Hello, JobError, Status, Submit

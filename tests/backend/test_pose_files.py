@@ -11,8 +11,9 @@ import msgpack
 import pytest
 import zmq
 
-from benchmarks.backend_jobs import TPC, collect, make_poses
-from benchmarks.pose_files import coco_keypoints, openpose_frames
+from tests.support.backend import TPC
+from tests.support.example_jobs import collect, make_poses
+from tests.support.pose_files import coco_keypoints, openpose_frames
 from tpc.pose_io import parse_pose_documents
 from tpc.pose_sequence import PoseSequence
 from tpc_protocol import PROTOCOL_VERSION, codec

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.backend_jobs import job
+from tests.support.example_jobs import job
 from tpc.image_io import encode_png
 from tpc_backend.engines.registry import EngineOptions, EngineRegistry
 from tpc_backend.errors import UserError

@@ -16,14 +16,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ray.cluster_utils import Cluster
 
-from benchmarks.backend_jobs import BACKEND, Backend, collect, job
+from tests.support.backend import BACKEND, Backend
+from tests.support.example_jobs import collect, job
+from tests.support.waiting import wait_until
 from tpc_protocol.client import JobFailed
 from tpc_protocol.messages import Frame
 
@@ -68,14 +69,6 @@ def local_frames(tmp_path_factory, arguments) -> dict[str, dict[int, bytes]]:
 
 def gateway(backends, cluster, name: str, *args: str, address: str | None = None) -> Backend:
     return backends(name, "--ray", address or cluster.address, *args)
-
-
-def wait_for(condition, what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 def running_on_a_worker(backend: Backend, job_id: str, frames: int = 10) -> dict | None:
@@ -127,7 +120,7 @@ def test_workers_beyond_the_clusters_gpus_are_refused_with_one_sentence(cluster,
 def test_three_jobs_on_two_workers_survive_a_worker_killed_mid_job(backends, cluster, arguments, local_frames):
     backend = gateway(backends, cluster, "worker-killed")
     results, threads = follow_all(backend, arguments)
-    status = wait_for(lambda: running_on_a_worker(backend, "shot-a"), "shot-a to run on a worker")
+    status = wait_until(lambda: running_on_a_worker(backend, "shot-a"), 120, "shot-a never ran on a worker")
     worker_nodes = {node.node_id[:8] for node in cluster.worker_nodes}
     assert status["worker"]["node"] in worker_nodes and status["worker"]["name"].startswith("tpc-worker-")
     os.kill(status["worker"]["pid"], signal.SIGKILL)
@@ -142,6 +135,7 @@ def test_three_jobs_on_two_workers_survive_a_worker_killed_mid_job(backends, clu
     assert f"job shot-a lost {status['worker']['name']}" in backend.log()
     with backend.client() as client:
         listing = client.status()
+    assert sorted(job["job_id"] for job in listing) == sorted(JOBS)
     assert all(job["state"] == "done" and job["worker"] is None for job in listing)
 
 
@@ -187,7 +181,7 @@ def test_cancel_and_delete_a_job_running_on_a_remote_worker(backends, cluster, a
     # Through Ray Client, as a gateway outside the cluster's network joins it.
     backend = gateway(backends, cluster, "cancelled", "--workers", "1", address=cluster.client_address)
     results, threads = follow_all(backend, {"shot-a": arguments["shot-a"]})
-    wait_for(lambda: running_on_a_worker(backend, "shot-a"), "shot-a to run on a worker")
+    wait_until(lambda: running_on_a_worker(backend, "shot-a"), 120, "shot-a never ran on a worker")
     with backend.client() as client:
         with pytest.raises(JobFailed, match="cancel it first"):
             client.delete("shot-a")
@@ -196,7 +190,7 @@ def test_cancel_and_delete_a_job_running_on_a_remote_worker(backends, cluster, a
     assert isinstance(results["shot-a"], JobFailed) and "job shot-a was cancelled after" in str(results["shot-a"])
     with backend.client() as client:
         # Refused as "still stopping" until the worker has let go of the job.
-        deleted = wait_for(lambda: _delete(client, "shot-a"), "the delete to be accepted")
+        deleted = wait_until(lambda: _delete(client, "shot-a"), 120, "the delete was never accepted")
         assert deleted["freed_bytes"] > 0 and 10 <= deleted["job"]["done"] < FRAMES
         with pytest.raises(JobFailed, match="this backend has no job shot-a"):
             client.status("shot-a")
@@ -228,13 +222,13 @@ def test_a_diffusion_job_resumes_on_another_worker_from_the_steps_the_gateway_ke
     arguments = job(example, frames=4, size=128, steps=20, seed=5, guidance=2.5)  # many steps: the kill lands mid-denoising
     results, threads = follow_all(backend, {"steps": arguments})
     saved = backend.data / "jobs" / "steps" / "scratch" / "denoising"
-    wait_for(lambda: (saved / "step_00002.npy").exists(), "3 denoising steps on the gateway's disk", timeout=300)
+    wait_until(lambda: (saved / "step_00002.npy").exists(), 300, "3 denoising steps never reached the gateway's disk")
     with backend.client() as client:
         os.kill(client.status("steps")["worker"]["pid"], signal.SIGKILL)
     threads[0].join(600)
     assert results["steps"]["done"], backend.log()
-    line = wait_for(lambda: next((line for line in backend.log().splitlines() if "resuming after denoising step" in line), None),
-                    "the resumed worker's log line in the gateway's log")  # fmt: skip
+    line = wait_until(lambda: next((line for line in backend.log().splitlines() if "resuming after denoising step" in line), None),
+                      120, "the resumed worker's log line never reached the gateway's log")  # fmt: skip
     assert 3 <= int(line.split("resuming after denoising step ")[1].split()[0]) < 20, line
     assert not saved.parent.exists(), "a finished job keeps no scratch files"
     with backend.client(timeout=120) as client:
@@ -261,17 +255,20 @@ def test_an_engine_no_worker_can_load_is_reported_once_per_worker_and_stops_the_
 def test_without_ray_the_backend_never_imports_ray(tmp_path, example):
     """A plain backend serves a job in a process that never imported Ray."""
     script = f"""
-import sys, threading, time
+import sys, threading
 from tpc_backend.service.server import BackendService, ServeOptions
 from tpc_protocol.client import JobClient
-from benchmarks.backend_jobs import collect, example_files, job
+from tests.support.example_jobs import collect, example_files, job
+from tests.support.waiting import wait_until
 service = BackendService(ServeOptions(bind="tcp://127.0.0.1:0", data={str(tmp_path / "data")!r}))
 thread = threading.Thread(target=service.serve)
 thread.start()
-deadline = time.monotonic() + 60
-while service.endpoint is None:
-    assert time.monotonic() < deadline and thread.is_alive(), "the backend did not start"
-    thread.join(0.05)
+
+def started():
+    assert thread.is_alive(), "the backend stopped before it listened"
+    return service.endpoint
+
+wait_until(started, 60, "the backend did not start")
 with JobClient(service.endpoint) as client:
     assert collect(client.submit("plain", **job(example_files(), frames=2)))["done"]
 service.request_stop()

@@ -12,7 +12,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from benchmarks.backend_jobs import TPC, collect
+from tests.support.backend import TPC
+from tests.support.example_jobs import collect
 from tpc.image_io import encode_png, write_png
 from tpc.pose_sequence import PoseSequence
 from tpc_backend.reference import MAX_REFERENCE_PEOPLE

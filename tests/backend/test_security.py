@@ -8,7 +8,8 @@ import subprocess
 import pytest
 import zmq.auth
 
-from benchmarks.backend_jobs import BACKEND, Backend, collect, job
+from tests.support.backend import BACKEND, Backend
+from tests.support.example_jobs import collect, job
 from tpc_backend.service.security import is_local
 from tpc_protocol.client import BackendUnreachable, JobClient
 

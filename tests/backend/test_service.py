@@ -6,14 +6,15 @@ import json
 import os
 import subprocess
 import threading
-import time
 
 import cv2
 import msgpack
 import numpy as np
 import pytest
 
-from benchmarks.backend_jobs import BACKEND, collect, job
+from tests.support.backend import BACKEND
+from tests.support.example_jobs import collect, job
+from tests.support.waiting import wait_until
 from tpc.image_io import decode_image
 from tpc_backend.engines.base import RenderSettings
 from tpc_protocol import PROTOCOL_VERSION, codec
@@ -220,8 +221,7 @@ def test_close_from_another_thread_ends_a_running_stream(shared_backend, example
 
     worker = threading.Thread(target=follow)
     worker.start()
-    while not any(isinstance(e, Frame) for e in seen):
-        time.sleep(0.01)
+    wait_until(lambda: any(isinstance(e, Frame) for e in seen), 60, "no frame arrived")
     client.close()
     worker.join(5)
     assert not worker.is_alive()
@@ -232,10 +232,7 @@ def test_a_client_that_stops_reading_never_holds_up_its_job(shared_backend, exam
     with shared_backend.client() as slow, shared_backend.client() as watcher:
         events = slow.submit("slow-reader", **job(example, frames=40, size=256))
         first = next(events)  # Accepted; then the reader pauses while the job runs to the end
-        deadline = time.monotonic() + 60
-        while watcher.status("slow-reader")["state"] != "done":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: watcher.status("slow-reader")["state"] == "done", 60, "the job did not finish", interval=0.1)
         rest = collect(events)
     assert first.total_frames == 40 and rest["done"] and sorted(rest["frames"]) == list(range(40))
 

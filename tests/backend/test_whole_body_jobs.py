@@ -9,7 +9,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from benchmarks.backend_jobs import collect, make_poses
+from tests.support.example_jobs import collect, make_poses
 from tpc.image_io import decode_image
 from tpc.pose_io import write_openpose
 from tpc.pose_sequence import PoseSequence

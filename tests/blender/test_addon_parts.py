@@ -6,7 +6,6 @@ are checked against independent references (scikit-image, OpenCV, the protocol's
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from skimage.draw import polygon
 
+from tests.support.imports import imports_outside, python_files
 from tpc_protocol.messages import check_job_id
 
 ADDON = Path(__file__).resolve().parents[2] / "blender_addon"
@@ -148,16 +148,9 @@ ALLOWED_IMPORTS = {"bpy", "bpy_extras", "mathutils", "addon_utils", "gpu", "gpu_
 
 
 def test_the_addon_imports_only_blender_numpy_the_standard_library_and_itself():
-    for path in sorted(ADDON.glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                roots = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                roots = [node.module.split(".")[0]]
-            else:
-                continue
-            for root in roots:
-                assert root in ALLOWED_IMPORTS or root in sys.stdlib_module_names or root == "__future__", (
-                    f"{path.name} imports {root}; the add-on may use only bpy, numpy, the standard library and "
-                    "its vendored protocol (torch, diffusers and tpc belong to the backend)"
-                )
+    files = python_files(ADDON)
+    assert ADDON / "__init__.py" in files and ADDON / "job_worker.py" in files
+    assert imports_outside(files, ALLOWED_IMPORTS) == [], (
+        "the add-on may use only bpy, numpy, the standard library and its vendored protocol "
+        "(torch, diffusers and tpc belong to the backend)"
+    )

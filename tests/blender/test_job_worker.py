@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import queue
 import socket
 import time
 from pathlib import Path
@@ -17,7 +18,9 @@ import pytest
 
 from addon_without_blender import addon_module
 
-from benchmarks.backend_jobs import Backend, example_files, make_poses
+from tests.support.backend import Backend
+from tests.support.example_jobs import example_files, make_poses
+from tests.support.waiting import wait_until
 
 job_worker = addon_module("job_worker")
 job_messages = addon_module("job_messages")
@@ -25,10 +28,16 @@ job_messages = addon_module("job_messages")
 
 def _events(job, timeout: float = 120.0) -> list:
     """Every event of a job, up to and including the one that ends it."""
-    events, deadline = [], time.monotonic() + timeout
-    while not events or not isinstance(events[-1], job_worker.JobFinished):
-        assert time.monotonic() < deadline, f"the job did not end; events so far: {events}"
-        events.append(job.events.get(timeout=max(0.0, deadline - time.monotonic())))
+    events = []
+
+    def ended() -> bool:
+        try:
+            events.append(job.events.get(timeout=0.1))
+        except queue.Empty:
+            return False
+        return isinstance(events[-1], job_worker.JobFinished)
+
+    wait_until(ended, timeout, lambda: f"the job did not end; events so far: {events}", interval=0.0)
     return events
 
 

@@ -167,6 +167,7 @@ def test_several_people_get_their_own_images_by_reference_person(tmp_path, astro
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert len(report["frames"]) == 6
     for i, frame in enumerate(report["frames"]):
         expected = [0, 1] if i % 2 == 0 else [1, 0]
         assert [p["reference_person"] for p in frame["people"]] == expected
@@ -236,7 +237,7 @@ def test_demo_runs_the_bundled_example(tmp_path):
 
 
 def test_openpose_folders_and_coco_files_are_read_as_tpc_pose_reads_them(inputs, tmp_path):
-    from benchmarks.pose_files import coco_keypoints, openpose_frames
+    from tests.support.pose_files import coco_keypoints, openpose_frames
 
     poses = PoseSequence.load(inputs / "poses.json")
     (tmp_path / "openpose").mkdir()

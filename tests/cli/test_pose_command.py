@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from benchmarks.driving_video import encode_video, make_driving_video
+from tests.support.driving_video import encode_video, make_driving_video
 from tpc import keypoints as kp
 from tpc.image_io import read_mask, write_png
 from tpc.pose_sequence import MAX_CANVAS, PoseSequence

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.backend_jobs import BACKEND, TPC, Backend, example_files, job
+from tests.support.backend import BACKEND, TPC, Backend
+from tests.support.example_jobs import example_files, job
+from tests.support.waiting import wait_until
 from tpc.image_io import read_image
 
 FRAMES, SIZE = 4, 128
@@ -66,7 +67,7 @@ def test_a_diffusion_job_through_the_backend_is_reproducible_and_tpc_and_groups_
     first = submit(backend, files, tmp_path / "a", "seed-5-a", "--seed", "5")
     assert len(first) == FRAMES and all(frame.shape == (SIZE, SIZE, 3) for frame in first)
     again = submit(backend, files, tmp_path / "b", "seed-5-b", "--seed", "5")
-    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert len(again) == FRAMES and all(np.array_equal(x, y) for x, y in zip(first, again))
     for job_id, extra in (("no-tpc", ("--no-tpc",)), ("groups-2", ("--groups", "2"))):
         other = submit(backend, files, tmp_path / job_id, job_id, "--seed", "5", *extra)
         assert len(other) == FRAMES
@@ -85,10 +86,12 @@ def test_a_diffusion_job_killed_mid_denoising_resumes_after_its_last_finished_st
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         saved = backend.data / "jobs" / "killed" / "scratch" / "denoising"
-        deadline = time.monotonic() + 300
-        while not (saved / "step_00002.npy").exists():
-            assert time.monotonic() < deadline and first.poll() is None, backend.log()
-            time.sleep(0.02)
+
+        def three_steps_saved() -> bool:
+            assert first.poll() is None, backend.log()
+            return (saved / "step_00002.npy").exists()
+
+        wait_until(three_steps_saved, 300, lambda: f"three denoising steps were never saved:\n{backend.log()}")
         backend.kill()
         first.kill()
         first.wait()
@@ -103,7 +106,7 @@ def test_a_diffusion_job_killed_mid_denoising_resumes_after_its_last_finished_st
     finally:
         if backend.alive:
             backend.kill()
-    assert len(resumed) == FRAMES and all(np.array_equal(x, y) for x, y in zip(resumed, uninterrupted))
+    assert len(resumed) == len(uninterrupted) == FRAMES and all(np.array_equal(x, y) for x, y in zip(resumed, uninterrupted))
 
 
 def test_pull_without_internet_is_one_sentence(tmp_path):
@@ -147,7 +150,8 @@ def test_converted_animate_anyone_models_serve_reproducible_jobs_and_no_tpc_diff
         plain = submit(backend, files, tmp_path / "plain", "moore-plain", "--seed", "3", "--no-tpc")
     finally:
         assert backend.stop() == 0, backend.log()
-    assert len(first) == FRAMES and all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert len(first) == len(again) == len(plain) == FRAMES
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
     assert all(not np.array_equal(x, y) for x, y in zip(first, plain))
 
 

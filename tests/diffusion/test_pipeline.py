@@ -124,10 +124,12 @@ def test_person_token_banks_keep_each_frames_person_as_wide_as_the_frame_that_ke
 def test_person_tokens_change_the_frames_but_never_plain_reference_attention(pipeline, inputs):
     _, person = run(pipeline, inputs, start=8)
     _, whole = run(pipeline, dataclasses.replace(inputs, person_tokens=False), start=8)
+    assert sorted(person) == sorted(whole) == [8, 9]
     assert all(not np.array_equal(person[i], whole[i]) for i in person)
     plain = dataclasses.replace(inputs, calibrated=None, calibrated_masks=None)
     _, off = run(pipeline, plain, start=8)
     _, off_whole = run(pipeline, dataclasses.replace(plain, person_tokens=False), start=8)
+    assert sorted(off) == sorted(off_whole) == [8, 9]
     assert all(np.array_equal(off[i], off_whole[i]) for i in off)
 
 
@@ -137,7 +139,8 @@ def test_person_tokens_of_calibrations_with_nobody_read_no_calibrated_token(pipe
     empty = [np.zeros_like(mask) for mask in inputs.calibrated_masks]
     nobody = pipeline.prepare(dataclasses.replace(inputs, calibrated_masks=empty))
     plain = pipeline.prepare(dataclasses.replace(inputs, calibrated=None, calibrated_masks=None))
-    assert all(layer.shape[1] == 0 for layer in nobody.banks.gather([0])[0].layers)
+    layers = nobody.banks.gather([0])[0].layers
+    assert layers and all(layer.shape[1] == 0 for layer in layers)
     for state in (nobody, plain):
         pipeline.step(state, 0)
     torch.testing.assert_close(nobody.latents, plain.latents, rtol=1e-4, atol=1e-4)
@@ -184,6 +187,7 @@ def test_banks_waiting_in_host_memory_give_the_same_frames(tiny_models, pipeline
     frame_bytes = state.banks.frame_bytes
     assert frame_bytes <= state.banks.peak_gathered_bytes <= 4 * frame_bytes  # at most a window's draws
     frames = dict(thrifty.decode(state.latents, start=8))
+    assert sorted(frames) == sorted(resident) == [8, 9]
     assert all(np.array_equal(frames[i], resident[i]) for i in resident)
 
 

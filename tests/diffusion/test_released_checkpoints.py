@@ -228,6 +228,7 @@ def test_fp16_conversion_halves_every_floating_tensor(moore_release, tmp_path):
 def test_the_tiny_manifest_matches_the_released_key_names():
     """The tiny stand-in has the released files' names; only shortcut convolutions differ (its blocks are all 32 wide)."""
     tiny, sd15 = tiny_manifest(), json.loads((FIXTURES / "animate_anyone_sd15_keys.json").read_text())
+    assert sorted(tiny) == sorted(sd15) and len(tiny) == 4
     for name, keys in tiny.items():
         assert all("conv_shortcut" in key for key in set(keys) ^ set(sd15[name])), name
 
@@ -257,7 +258,7 @@ def test_the_engine_renders_converted_models_deterministically_and_tpc_changes_t
     first, messages = _render(moore_engine, make_job(frames=3, **settings))
     again, _ = _render(moore_engine, make_job(frames=3, **settings))
     plain, _ = _render(moore_engine, make_job(frames=3, tpc=False, **settings))
-    assert sorted(first) == [0, 1, 2] and "denoising step 3/3" in messages
+    assert sorted(first) == sorted(again) == sorted(plain) == [0, 1, 2] and "denoising step 3/3" in messages
     assert all(torch.equal(torch.from_numpy(first[i]), torch.from_numpy(again[i])) for i in first)
     assert all(not torch.equal(torch.from_numpy(first[i]), torch.from_numpy(plain[i])) for i in first)
 

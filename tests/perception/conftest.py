@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.photos import PHOTOS, load_photo
+from tests.support.photos import PHOTOS, load_photo
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 
 

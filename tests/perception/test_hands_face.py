@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.driving_video import encode_video, make_driving_video
-from benchmarks.photos import PHOTOS, load_photo
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import PHOTOS, load_photo
 from tpc import keypoints as kp
 from tpc.wholebody import FACE_NOSE_TIP, FACE_REGIONS, HandsFace
 from tpc_backend.perception.hands_face import MESH_TO_IBUG68, attach, from_holistic, mesh_to_ibug68

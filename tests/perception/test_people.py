@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import skimage.data
 
-from benchmarks.photos import PHOTOS, load_photo
+from tests.support.photos import PHOTOS, load_photo
 from tpc import keypoints as kp
 from tpc.masks import iou
 from tpc.matching import person_distance

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.driving_video import encode_video, make_driving_video
-from benchmarks.photos import load_photo
+from tests.support.driving_video import encode_video, make_driving_video
+from tests.support.photos import load_photo
 from tpc import keypoints as kp
 from tpc.image_io import read_mask
 from tpc.masks import iou
@@ -124,6 +124,7 @@ def test_two_people_keep_their_places_in_every_frame(tmp_path, detector):
     path = encode_video(tmp_path / "pair.mp4", frames, 24.0)
     detector.quarter_turns = 0
     poses = extract_video_poses(path, detector, max_people=2).poses
+    assert len(poses.frames) == 5
     for people in poses.frames:
         assert len(people) == 2
         first, second = (p[kp.visible(p), 0].mean() for p in people)

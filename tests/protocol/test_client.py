@@ -8,12 +8,12 @@ against the real backend is tested in tests/backend.
 from __future__ import annotations
 
 import threading
-import time
 
 import msgpack
 import pytest
 import zmq
 
+from tests.support.waiting import wait_until
 from tpc_protocol import codec
 from tpc_protocol.limits import ACK_EVERY
 from tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
@@ -113,8 +113,9 @@ def test_silence_raises_backend_unreachable_naming_the_address():
             list(client.attach("job"))
 
 
-def test_close_from_another_thread_ends_a_waiting_generator():
-    client = JobClient(free_address(), timeout=60)
+def test_close_from_another_thread_ends_a_waiting_generator(peer):
+    silent = peer([])  # takes the request and never answers: the generator waits
+    client = JobClient(silent.address, timeout=60)
     outcome = []
 
     def consume():
@@ -123,7 +124,7 @@ def test_close_from_another_thread_ends_a_waiting_generator():
 
     worker = threading.Thread(target=consume)
     worker.start()
-    time.sleep(0.3)
+    wait_until(lambda: silent.received, 10, "the attach request never reached the peer")
     client.close()
     worker.join(5)
     assert not worker.is_alive() and outcome == ["ended"]
@@ -177,8 +178,8 @@ def test_heartbeats_acknowledge_received_frames(peer):
             if isinstance(event, Frame) and event.index == 2 * ACK_EVERY - 1:
                 # The client closes its socket without lingering once the job is done, so wait, while
                 # the stream is still open, for the acknowledgements to reach the peer.
-                deadline = time.monotonic() + 5
-                while sum(isinstance(m, Heartbeat) for m in server.received) < 2 and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                wait_until(
+                    lambda: sum(isinstance(m, Heartbeat) for m in server.received) >= 2, 5, "the acknowledgements never reached the peer"
+                )
     acks = [m.ack for m in server.received if isinstance(m, Heartbeat)]
     assert acks[:2] == [ACK_EVERY, 2 * ACK_EVERY] and acks == sorted(acks) and all(m.job_id == "j" for m in server.received if isinstance(m, Heartbeat))

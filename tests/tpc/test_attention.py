@@ -17,7 +17,7 @@ from diffusers import DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMo
 from diffusers.models.attention_processor import AttnProcessor2_0
 from scipy import ndimage
 
-from benchmarks.photos import load_photo
+from tests.support.photos import load_photo
 from tpc import IterativePropagation
 from tpc.attention import (
     Banks,

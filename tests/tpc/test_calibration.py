@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from benchmarks.synthetic import make_cases
+from tests.support.synthetic_poses import make_cases
 from tpc import keypoints as kp
 from tpc.calibration import FALLBACK_IDENTITY, FALLBACK_MOMENTS, FALLBACK_UNSCORED, CalibrationConfig, Calibrator
 from tpc.masks import iou

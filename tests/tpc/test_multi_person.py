@@ -43,6 +43,7 @@ def test_union_mask_is_split_by_nearest_skeleton(duo):
     _, people = duo
     union = people[0][1] | people[1][1]
     parts = split_between_people(union, [p for p, _ in people])
+    assert len(parts) == 2
     for part, (_, truth) in zip(parts, people):
         assert iou(part, truth) > 0.95
 
@@ -59,7 +60,9 @@ def test_identities_follow_people_who_cross(duo):
         order = [b, a] if t > 0.5 else [a, b]  # detectors list people in any order
         frames.append(order)
         truth_ids.append([1, 0] if t > 0.5 else [0, 1])
-    for frame, ids in zip(calibrator.calibrate_sequence(frames), truth_ids):
+    calibrated = list(calibrator.calibrate_sequence(frames))
+    assert len(calibrated) == 20
+    for frame, ids in zip(calibrated, truth_ids):
         assert [fit.reference_index for fit in frame.fits] == ids
         assert len(frame.fits) == 2
         for fit in frame.fits:

@@ -102,6 +102,7 @@ def test_inverse_matrices_invert():
     rng = np.random.default_rng(4)
     source, target = rng.uniform(0, 512, (17, 2)), rng.uniform(0, 512, (17, 2))
     batch = fit_similarity_batch(source, target, (rng.random((8, 17)) < 0.6).astype(float) + np.eye(8, 17) + np.eye(8, 17, 1))
+    assert len(batch.matrices) == len(batch.inverse_matrices) == 8
     for forward, inverse in zip(batch.matrices, batch.inverse_matrices):
         mapped = source @ forward[:, :2].T + forward[:, 2]
         back = mapped @ inverse[:, :2].T + inverse[:, 2]

@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 
-from benchmarks.synthetic import CANVAS, make_cases
+from tests.support.synthetic_poses import CANVAS, make_cases
 from tpc.calibration import Calibrator
 from tpc.report import CalibrationReport
 

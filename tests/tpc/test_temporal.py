@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.synthetic import CANVAS, Body, Motion, make_motion
+from tests.support.synthetic_poses import CANVAS, Body, Motion, make_motion
 from tpc import keypoints as kp
 from tpc.calibration import Calibrator
 from tpc.masks import iou

@@ -18,13 +18,14 @@ import importlib  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import bpy  # noqa: E402
 import msgpack  # noqa: E402
 import pytest  # noqa: E402
 import zmq  # noqa: E402
+
+from tests.support.backend import Backend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 ADDON = "bl_ext.user_default.tpc_animate"
@@ -70,48 +71,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Backend:
-    """A real ``tpc-backend serve`` on a free loopback port, with its own data folder."""
-
-    def __init__(self, data: Path, log: Path) -> None:
-        self.data, self.log = data, log
-        self.process: subprocess.Popen | None = None
-        self.address = ""
-
-    def start(self) -> "Backend":
-        ready = self.data / "ready.txt"
-        ready.unlink(missing_ok=True)
-        executable = Path(sys.executable).parent / "tpc-backend"
-        self.process = subprocess.Popen(
-            [str(executable), "serve", "--bind", "tcp://127.0.0.1:0", "--data", str(self.data), "--ready-file", str(ready)],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while not (ready.exists() and ready.read_text().strip()):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tpc-backend exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tpc-backend did not start within 120 s:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        self.address = ready.read_text().strip()
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture(scope="session")
-def backend(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("backend")
-    server = Backend(folder / "data", folder / "backend.log").start()
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    server = Backend(tmp_path_factory.mktemp("backend") / "data").start(timeout=120)
     yield server
-    server.stop()
+    if server.alive:
+        server.stop(timeout=30)
 
 
 class Relay:

@@ -8,8 +8,9 @@ import math
 import bpy
 import numpy as np
 import pytest
-from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
 from skimage.draw import polygon
+
+from tests.support.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
 
 METARIG = {  # the bone ends the Rigify metarig's keypoints must come from
     "nose": ("nose.002", "HEAD"), "left_eye": ("eye.L", "HEAD"), "right_eye": ("eye.R", "HEAD"),

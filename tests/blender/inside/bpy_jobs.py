@@ -16,9 +16,11 @@ import pytest
 import skimage.data
 import zmq
 from blender_session import ADDON, free_port
-from benchmarks.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
-from benchmarks.pose_files import coco_keypoints, openpose_frames
 from motion_files import CMU_EXCERPT, bandai_namco_walk, mixamo_fbx
+
+from tests.support.blender_shots import add_body_mesh, bone_end_world, expected_pixels, human_shot, read_pixels
+from tests.support.pose_files import coco_keypoints, openpose_frames
+from tests.support.waiting import wait_until
 from tpc.pose_sequence import PoseSequence
 
 ASTRONAUT = os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png")
@@ -54,11 +56,14 @@ def _frames_on_disk(scene) -> list[str]:
 
 def _pump_until(addon, condition, timeout: float = 120.0) -> None:
     """Drive the add-on's timer callback (background Blender runs no timers) until ``condition()``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the job"
+
+    def pumped() -> bool:
+        if condition():
+            return True
         addon.jobs.process_events()
-        time.sleep(0.02)
+        return False
+
+    wait_until(pumped, timeout, "the add-on's job never reached the state the test waits for")
 
 
 def _pump_for(addon, seconds: float, unless) -> None:
@@ -554,11 +559,8 @@ def test_reattach_after_reopening_the_file_collects_the_rest(addon, scene, backe
     assert before < frames, "the first session stopped following the job early"
 
     client = addon.vendor.tpc_protocol.client.JobClient(settings.job_backend, timeout=10)
-    try:
-        deadline = time.monotonic() + 120
-        while client.status(job_id)["state"] != "done":  # the backend finishes meanwhile
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+    try:  # the backend finishes meanwhile
+        wait_until(lambda: client.status(job_id)["state"] == "done", 120, "the backend did not finish the job", interval=0.2)
     finally:
         client.close()
 

@@ -12,9 +12,10 @@ import bpy
 import numpy as np
 import pytest
 import skimage.data
-from benchmarks.blender_shots import bone_end_world, expected_pixels, human_shot
 from blender_session import free_port
 from motion_files import CMU_EXCERPT, bandai_namco_walk, mixamo_fbx
+
+from tests.support.blender_shots import bone_end_world, expected_pixels, human_shot
 
 ASTRONAUT = os.path.join(os.path.dirname(skimage.data.__file__), "astronaut.png")
 

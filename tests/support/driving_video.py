@@ -1,7 +1,7 @@
 """A driving video made from a real photo, with the keypoints every frame should give.
 
 No video of a person ships with our packages, so one is made: the packaged photo of a person
-(benchmarks.photos) moves, turns and scales over a plain background, frame by frame, and is encoded
+(tests/support/photos.py) moves, turns and scales over a plain background, frame by frame, and is encoded
 with PyAV like any phone video. The photo's keypoints moved the same way are what pose extraction
 should find. Tests and benchmarks/video_pose_speed.py share it.
 """

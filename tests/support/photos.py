@@ -1,7 +1,7 @@
 """Real photos of people that installed packages ship, with their keypoints and masks.
 
 The photos come from scikit-image (``astronaut``, ``camera``) and Matplotlib (``grace_hopper``), all
-public domain; nothing of them is stored here except the annotations in ``benchmarks/data`` (made by
+public domain; nothing of them is stored here except the annotations in ``tests/support/data`` (made by
 ``scripts/make_photo_fixtures.py`` with MediaPipe's bundled model). Tests and benchmarks share them.
 """
 
