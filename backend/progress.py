@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 ProgressCallback = Callable[[float, str], None]
 CountCallback = Callable[[int, int], None]

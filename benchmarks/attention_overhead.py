@@ -140,7 +140,7 @@ def print_kept_share(pipeline: AnimationPipeline, states: dict) -> None:
     banks, _ = pipeline.bank_reads(state, window, state.propagation.selection(1)[window.start : window.stop])
     reference, calibrated = banks
     share = {}
-    for whole, layer, kept in zip(reference.layers, calibrated.layers, calibrated.kept):
+    for whole, kept in zip(reference.layers, calibrated.kept):
         side = int(round(whole.shape[1] ** 0.5))
         share[f"{side}x{side}"] = int(kept.max()) / whole.shape[1]  # the frames this window draws keep at most this
     whole_bytes, person_bytes = states[WHOLE].banks.frame_bytes, states[PERSON].banks.frame_bytes

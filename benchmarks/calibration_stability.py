@@ -34,7 +34,6 @@ from tpc.calibration import CalibrationConfig, Calibrator
 from tpc.masks import iou
 from tpc.procrustes import Similarity, fit_similarity
 
-
 _FACE = np.isin(np.arange(kp.NUM_KEYPOINTS), kp.BODY_PARTS["face"])
 _ALL = np.ones(kp.NUM_KEYPOINTS, bool)
 

@@ -59,9 +59,9 @@ def main() -> None:
         state, prepare_seconds = timed(lambda: pipeline.prepare(inputs))
         predict_seconds, save_seconds = [], []
         for step in range(args.steps):
-            prediction, seconds = timed(lambda: pipeline.predict(state, step))
+            prediction, seconds = timed(lambda step=step: pipeline.predict(state, step))
             predict_seconds.append(seconds)
-            _, seconds = timed(lambda: checkpoints.save(step, prediction))
+            _, seconds = timed(lambda step=step, prediction=prediction: checkpoints.save(step, prediction))
             save_seconds.append(seconds)
             pipeline.advance(state, step, prediction)
         checkpoint_bytes = (Path(scratch) / "denoising" / "step_00000.npy").stat().st_size

@@ -32,7 +32,6 @@ from tpc.procrustes import Similarity, fit_similarity
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import extract_video_poses
 
-
 FACE5 = list(kp.BODY_PARTS["face"])
 
 

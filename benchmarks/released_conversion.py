@@ -33,9 +33,9 @@ BACKEND = str(Path(sys.executable).with_name("tpc-backend"))
 
 def write_release(root: Path) -> int:
     """An SD1.5-size random release in Moore's download layout; returns the bytes written."""
-    from tpc_backend.engines.diffusion.random_models import build_random
-
     from diffusers.models.embeddings import SinusoidalPositionalEmbedding
+
+    from tpc_backend.engines.diffusion.random_models import build_random
 
     manifest = json.loads((FIXTURES / "animate_anyone_sd15_keys.json").read_text(encoding="utf-8"))
     generator = torch.Generator().manual_seed(0)

@@ -22,8 +22,8 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from tests.support.backend import Backend
 from tests.support.example_jobs import collect, example_files, job

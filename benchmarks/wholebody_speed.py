@@ -28,7 +28,6 @@ from tests.support.photos import PHOTOS, load_image
 from tpc_backend.perception import EstimatorSettings, PeopleDetector, mask_estimator, pose_estimator
 from tpc_backend.perception.video import extract_video_poses
 
-
 MODES = {"body-only": False, "whole-body": True}
 
 
@@ -56,9 +55,9 @@ def main() -> None:
     print(f"  {'photo':14s} {'size':>9s} {'model':>19s} {'tpc pose PHOTO':>22s}")
     for name in PHOTOS:
         image = load_image(name)
-        model = median_ms({mode: (lambda e=estimator: e.detect(image)) for mode, estimator in estimators.items()}, args.repeats)
+        model = median_ms({mode: (lambda e=estimator, image=image: e.detect(image)) for mode, estimator in estimators.items()}, args.repeats)
         detectors = {mode: PeopleDetector(estimator, masks) for mode, estimator in estimators.items()}
-        search = median_ms({mode: (lambda d=detector: d.detect(image, 1)) for mode, detector in detectors.items()}, args.repeats)
+        search = median_ms({mode: (lambda d=detector, image=image: d.detect(image, 1)) for mode, detector in detectors.items()}, args.repeats)
         print(
             f"  {name:14s} {image.shape[1]:4d}x{image.shape[0]:<4d} {_pair(model):>19s} {_pair(search):>22s}"
         )

@@ -25,8 +25,8 @@ Plain Python (no bpy) so the tables stay easy to read and to test.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .bone_names import LEFT, RIGHT, TIER_PREFIXES, normalize, parse
 

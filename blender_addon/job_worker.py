@@ -39,7 +39,7 @@ from .vendor.tpc_protocol.errors import ErrorCode
 from .vendor.tpc_protocol.messages import Accepted, Frame, Progress, Report
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     """Where a scene's job stands, as ``scene.tpc.state`` stores it (the values are saved in .blend files)."""
 
     NONE = "NONE"

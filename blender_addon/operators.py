@@ -14,10 +14,10 @@ import zmq
 from bpy.props import BoolProperty
 
 from . import jobs, pose_sources, preferences, reference_editor, reference_points, vse_strip
-from .job_worker import Connection, Job, JobState, Submission
 from .backend_address import AddressError, check_address, is_loopback
 from .bone_mapping import COCO17_NAMES
 from .job_files import frames_present, new_job_id
+from .job_worker import Connection, Job, JobState, Submission
 from .pose_export import PoseExportError
 from .vendor.tpc_protocol.client import JobFailed, ProtocolError
 from .vendor.tpc_protocol.errors import ErrorCode

@@ -12,8 +12,8 @@ import textwrap
 import bpy
 
 from . import jobs, pose_sources
-from .job_worker import JobState
 from .bone_mapping import COCO17_NAMES
+from .job_worker import JobState
 
 
 def _wrapped(layout: bpy.types.UILayout, text: str, icon: str = "NONE", width: int = 44) -> None:

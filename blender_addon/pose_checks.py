@@ -11,8 +11,8 @@ some frames may look wrong. Plain Python (no bpy).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from .bone_mapping import BODY_KEYPOINTS, COCO17_NAMES
 

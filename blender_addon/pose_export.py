@@ -16,8 +16,8 @@ COCO marks it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import bpy
 import numpy as np

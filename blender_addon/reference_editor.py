@@ -16,7 +16,15 @@ import gpu
 from gpu_extras.batch import batch_for_shader
 
 from .reference_points import (
-    BODY_LINES, HAND_LINES, Point, PointDragger, default_points, from_uv, placed_body_points, point_names, to_uv,
+    BODY_LINES,
+    HAND_LINES,
+    Point,
+    PointDragger,
+    default_points,
+    from_uv,
+    placed_body_points,
+    point_names,
+    to_uv,
 )  # fmt: skip
 
 _COLOURS = {"left": (0.2, 0.6, 1.0, 1.0), "right": (1.0, 0.55, 0.1, 1.0), "middle": (0.9, 0.9, 0.2, 1.0), "off": (0.5, 0.5, 0.5, 0.8)}

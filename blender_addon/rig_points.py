@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bone_mapping import (
-    FACE_POINTS, HEAD, LEFT_EAR, LEFT_EYE, LEFT_SHOULDER, NOSE, RIGHT_EAR, RIGHT_EYE, RIGHT_SHOULDER,
+    FACE_POINTS,
+    HEAD,
+    LEFT_EAR,
+    LEFT_EYE,
+    LEFT_SHOULDER,
+    NOSE,
+    RIGHT_EAR,
+    RIGHT_EYE,
+    RIGHT_SHOULDER,
     BoneMapping,
 )  # fmt: skip
 

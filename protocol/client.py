@@ -26,8 +26,9 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import zmq
 
@@ -35,7 +36,6 @@ from . import codec
 from .errors import BackendUnreachable, ErrorCode, JobFailed, MessageError, ProtocolError, VersionMismatch
 from .keys import curve_key_problem
 from .limits import ACK_EVERY, HEARTBEAT_INTERVAL
-from .transport import apply_limits, receive, send
 from .messages import (
     Accepted,
     Attach,
@@ -53,6 +53,7 @@ from .messages import (
     Status,
     Submit,
 )
+from .transport import apply_limits, receive, send
 from .version import PROTOCOL_VERSION
 
 _POLL_SLICE = 0.05  # seconds: how soon a blocked wait notices close()
@@ -175,7 +176,7 @@ class JobClient:
             if self._open_sockets == 0:
                 self._context.term()
 
-    def __enter__(self) -> "JobClient":
+    def __enter__(self) -> JobClient:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -237,7 +238,7 @@ class JobClient:
                     return
 
     @contextmanager
-    def _channel(self) -> Iterator["_Channel"]:
+    def _channel(self) -> Iterator[_Channel]:
         with self._lock:
             if self._closed.is_set():
                 raise ProtocolError("this JobClient is closed")

@@ -16,8 +16,9 @@ import, and the checks run straight through it: decoding a frame's header costs 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import msgpack
 

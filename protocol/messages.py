@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from .limits import MAX_CANVAS, MAX_FRAMES, MAX_NAME_CHARS, MAX_POSE_DOCUMENT_BYTES, MAX_POSE_DOCUMENTS, MAX_TEXT_CHARS
 

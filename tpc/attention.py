@@ -36,8 +36,9 @@ import bisect
 import contextlib
 import inspect
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -92,17 +93,17 @@ class Banks:
     def device(self) -> torch.device:
         return self.layers[0].device
 
-    def take(self, images: Sequence[int] | torch.Tensor) -> "Banks":
+    def take(self, images: Sequence[int] | torch.Tensor) -> Banks:
         """The banks of these images, in this order (a copy)."""
         index = torch.as_tensor(images, dtype=torch.long)
         layers = tuple(layer.index_select(0, index.to(self.device)) for layer in self.layers)
         return Banks(layers, None if self.kept is None else tuple(kept.index_select(0, index.cpu()) for kept in self.kept))
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Banks":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Banks:
         return Banks(tuple(layer.to(device=device, dtype=dtype) for layer in self.layers), self.kept)
 
     @staticmethod
-    def cat(parts: Sequence["Banks"]) -> "Banks":
+    def cat(parts: Sequence[Banks]) -> Banks:
         """Images of ``parts`` one after another (all on one device, all whole or all person tokens)."""
         if len({part.kept is None for part in parts}) > 1:
             raise ValueError("cannot concatenate whole banks with person-token banks; read them as separate parts")
@@ -208,7 +209,7 @@ class _Processor:
 
 
 class _WritingProcessor(_Processor):
-    def __init__(self, writer: "BankWriter", layer: int, inner: Callable) -> None:
+    def __init__(self, writer: BankWriter, layer: int, inner: Callable) -> None:
         super().__init__(inner)
         self.writer, self.layer = writer, layer
 
@@ -219,7 +220,7 @@ class _WritingProcessor(_Processor):
 
 
 class _ReadingProcessor(_Processor):
-    def __init__(self, reader: "BankReader", layer: int, inner: Callable) -> None:
+    def __init__(self, reader: BankReader, layer: int, inner: Callable) -> None:
         super().__init__(inner)
         self.reader, self.layer = reader, layer
 

@@ -14,8 +14,8 @@ frame's own, as the paper does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np

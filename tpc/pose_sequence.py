@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class PoseSequence:
 
     # -- reading --------------------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, document: Any, *, source: str = "pose document") -> "PoseSequence":
+    def from_json(cls, document: Any, *, source: str = "pose document") -> PoseSequence:
         """Validate and convert a parsed JSON document; raises :class:`PoseFormatError`."""
 
         def fail(message: str) -> PoseFormatError:
@@ -116,7 +117,7 @@ class PoseSequence:
         return cls(width=width, height=height, fps=float(fps), frames=parsed, hands_face=parts)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PoseSequence":
+    def load(cls, path: str | os.PathLike) -> PoseSequence:
         """Read a PoseSequence JSON file; raises :class:`PoseFormatError` or :class:`OSError`."""
         path = Path(path)
         try:

@@ -72,7 +72,7 @@ class SimilarityBatch:
         out[:, 1, 0], out[:, 1, 1], out[:, 1, 2] = -sin, cos, -(-sin * tx + cos * ty)
         return out
 
-    def take(self, index: int) -> "Similarity":
+    def take(self, index: int) -> Similarity:
         return Similarity(
             scale=float(self.scale[index]),
             angle=float(self.angle[index]),
@@ -107,7 +107,7 @@ class Similarity:
         return out
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray) -> "Similarity":
+    def from_matrix(cls, matrix: np.ndarray) -> Similarity:
         """Read scale, angle and translation back from a 2x3 similarity matrix."""
         matrix = np.asarray(matrix, dtype=np.float64)
         scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
@@ -115,7 +115,7 @@ class Similarity:
         return cls(scale=scale, angle=angle, translation=(float(matrix[0, 2]), float(matrix[1, 2])))
 
     @classmethod
-    def identity(cls) -> "Similarity":
+    def identity(cls) -> Similarity:
         return cls()
 
 

@@ -43,7 +43,7 @@ class ReferenceCells:
     box_corners: np.ndarray  # (4, 2) corners of the mask's bounding box
 
     @classmethod
-    def sample(cls, mask: np.ndarray, labels: np.ndarray, zoom: float, limit: int) -> "ReferenceCells":
+    def sample(cls, mask: np.ndarray, labels: np.ndarray, zoom: float, limit: int) -> ReferenceCells:
         """Cells of ``mask`` (bool) on a grid ``zoom`` times the image, at most ``limit`` of them."""
         rows, cols = np.nonzero(mask)
         if len(rows):
@@ -80,7 +80,7 @@ class TargetCells:
     parts: np.ndarray  # (NUM_LABELS,) bool: reference part labels the shape describes
 
     @classmethod
-    def sample(cls, shape: np.ndarray, zoom: float, limit: int, parts: np.ndarray) -> "TargetCells":
+    def sample(cls, shape: np.ndarray, zoom: float, limit: int, parts: np.ndarray) -> TargetCells:
         """Cells of a bool grid ``shape`` at ``zoom`` (grid cell (c, r) centred at full-resolution
         ((c + 0.5) / zoom - 0.5, (r + 0.5) / zoom - 0.5)), an even stride of at most ``limit``.
 

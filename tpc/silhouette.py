@@ -38,7 +38,7 @@ class BodyWidths:
     torso_margin: float = 0.0
     torso_length: float = 0.0  # shoulders' to hips' midpoint; without hips, the torso the mask shows
 
-    def scaled(self, factor: float) -> "BodyWidths":
+    def scaled(self, factor: float) -> BodyWidths:
         return BodyWidths(
             limbs={edge: width * factor for edge, width in self.limbs.items()},
             head_radius=self.head_radius * factor,
@@ -52,7 +52,7 @@ class BodyWidths:
         keypoints: np.ndarray,
         mask: np.ndarray,
         threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD,
-    ) -> "BodyWidths":
+    ) -> BodyWidths:
         """Measure limb widths and head radius of one person on their mask.
 
         A limb's width is taken across the bone at 25 %, 50 % and 75 % of its length as twice the

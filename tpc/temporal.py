@@ -44,8 +44,9 @@ resumed at any frame produces the same bytes as one that ran through.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Generic, Sequence, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
@@ -133,7 +134,7 @@ class SequenceCalibration:
 
     def __init__(
         self,
-        calibrator: "Calibrator",
+        calibrator: Calibrator,
         frames: Sequence[Sequence[np.ndarray]],
         target_masks: Sequence[np.ndarray | None] | None = None,
     ) -> None:
@@ -169,7 +170,7 @@ class SequenceCalibration:
     def __len__(self) -> int:
         return len(self.frames)
 
-    def search(self, index: int) -> "FrameSearch":
+    def search(self, index: int) -> FrameSearch:
         """Frame ``index`` searched on its own (Eq. 4), not warped."""
         found = self._searches.get(index)
         if found is None:
@@ -184,7 +185,7 @@ class SequenceCalibration:
             fits = self._fits.put(index, [self._smoothed(index, person) for person in range(len(self.frames[index]))])
         return fits
 
-    def calibration(self, index: int) -> "FrameCalibration":
+    def calibration(self, index: int) -> FrameCalibration:
         """Frame ``index`` calibrated: its people warped with :meth:`fits`."""
         return self.calibrator.frame(index, self.fits(index), self.search(index).shape)
 

@@ -86,12 +86,12 @@ class HandsFace:
         """No part at all: the person is body-only."""
         return self.left_hand is None and self.right_hand is None and self.face is None
 
-    def scaled(self, sx: float, sy: float) -> "HandsFace":
+    def scaled(self, sx: float, sy: float) -> HandsFace:
         """The same points on a canvas scaled by ``sx`` horizontally and ``sy`` vertically."""
         factor = np.array([sx, sy, 1.0])
         return HandsFace(*(None if part is None else part * factor for part in (self.left_hand, self.right_hand, self.face)))
 
-    def mapped(self, transform) -> "HandsFace":
+    def mapped(self, transform) -> HandsFace:
         """Every part through ``transform``, a function of an (N, 3) array (e.g. a view back to the photo)."""
         return HandsFace(*(None if part is None else transform(part) for part in (self.left_hand, self.right_hand, self.face)))
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from tpc_protocol.errors import BackendUnreachable, ErrorCode, JobFailed, ProtocolError, VersionMismatch
 from tpc_protocol.limits import DEFAULT_ADDRESS
@@ -21,7 +21,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def connect(args: argparse.Namespace) -> Iterator["JobClient"]:  # noqa: F821
+def connect(args: argparse.Namespace) -> Iterator[JobClient]:  # noqa: F821
     """A JobClient for the command's arguments; protocol errors come out as one-sentence UserErrors."""
     from tpc_protocol.client import JobClient
 

@@ -93,7 +93,7 @@ class JobFiles:
         target_masks: str | Path | None = None,
         canvas: tuple[int, int] | None = None,
         fps: float | None = None,
-    ) -> "JobFiles":
+    ) -> JobFiles:
         """Read and check the files (formats and sizes are checked again by the backend).
 
         ``poses`` is a PoseSequence file, an OpenPose JSON file or folder, or a COCO keypoint file;

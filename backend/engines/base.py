@@ -23,8 +23,9 @@ Contract for every engine:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 

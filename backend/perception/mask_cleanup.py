@@ -9,7 +9,7 @@ believed to be person; a pixel claimed by two people goes to the one whose skele
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -25,8 +25,8 @@ import contextlib
 import os
 import sys
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging, before it is imported
 
@@ -41,7 +41,6 @@ from .body import person_box, upright_quarter_turns
 from .estimators import Detection
 from .hands_face import from_holistic
 from .views import person_view
-
 
 _BLANK = np.zeros((64, 64, 3), dtype=np.uint8)
 _QUIET_CALLS = 32  # calls kept quiet until the first person is found (a whole search of a photo)

@@ -26,8 +26,8 @@ costs every retry (videos therefore retry only while nobody has been found in th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

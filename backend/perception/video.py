@@ -15,10 +15,10 @@ file damaged or cut short part-way keeps the frames before the damage, with a wa
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -67,7 +67,7 @@ class VideoReader:
         self.frame_count = int(self._stream.frames) or int(round(duration * self.fps))
         self.error: str | None = None  # why decoding stopped early, if it did
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -175,12 +175,15 @@ class VideoPoses:
     warning: str | None = None
 
 
+DEFAULT_SMOOTHING = OneEuroSettings()  # frozen: one shared instance is safe as a default
+
+
 def extract_video_poses(
     path: str | Path,
     detector: PeopleDetector,
     *,
     max_people: int = 1,
-    smoothing: OneEuroSettings | None = OneEuroSettings(),
+    smoothing: OneEuroSettings | None = DEFAULT_SMOOTHING,
     masks_dir: str | Path | None = None,
     progress: CountCallback | None = None,
 ) -> VideoPoses:

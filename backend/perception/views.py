@@ -28,7 +28,7 @@ class View:
     whole_pixels: bool = False  # the whole image at scale 1, only turned: pixels are moved, not resampled
 
     @classmethod
-    def whole(cls, size: tuple[int, int], quarter_turns: int = 0, max_side: int = MAX_WHOLE_SIDE) -> "View":
+    def whole(cls, size: tuple[int, int], quarter_turns: int = 0, max_side: int = MAX_WHOLE_SIDE) -> View:
         """The whole image of ``size`` = (W, H), turned clockwise and shrunk to ``max_side`` if larger."""
         width, height = size
         scale = min(1.0, max_side / max(width, height))
@@ -36,7 +36,7 @@ class View:
         return replace(view, whole_pixels=scale == 1.0)
 
     @classmethod
-    def box(cls, box: tuple[float, float, float, float], scale: float, quarter_turns: int = 0) -> "View":
+    def box(cls, box: tuple[float, float, float, float], scale: float, quarter_turns: int = 0) -> View:
         """The region ``box`` = (x0, y0, x1, y1) of an image, scaled, then turned clockwise.
 
         The box is given in pixel edges (the whole image is (0, 0, W, H)) and may reach past the

@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tpc.files import write_atomic
 from tpc_protocol.errors import ErrorCode
@@ -69,7 +69,7 @@ class DataFolder:
                 f"another tpc-backend is already serving {self.root}; stop it or pass another --data folder", ErrorCode.BUSY
             ) from None
 
-    def job(self, job_id: str) -> "JobFolder":
+    def job(self, job_id: str) -> JobFolder:
         return JobFolder(self.root / "jobs" / check_job_id(job_id))
 
     def remove_job(self, job_id: str) -> int:

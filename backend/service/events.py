@@ -10,7 +10,6 @@ msgpack list (its kind, then its fields in order) and only ever comes from insid
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Union
 
 import msgpack
 import zmq
@@ -70,7 +69,7 @@ class JobDeleted:
     freed: int
 
 
-Event = Union[FrameWritten, JobProgress, JobFinished, SubmitAdmitted, RequestRefused, JobDeleted]
+Event = FrameWritten | JobProgress | JobFinished | SubmitAdmitted | RequestRefused | JobDeleted
 _KINDS: dict[str, type] = {kind.__name__: kind for kind in (FrameWritten, JobProgress, JobFinished, SubmitAdmitted, RequestRefused, JobDeleted)}
 _FIELDS: dict[type, tuple[str, ...]] = {kind: tuple(f.name for f in fields(kind)) for kind in _KINDS.values()}
 

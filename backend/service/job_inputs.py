@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Callable
 
 import msgpack
 import numpy as np
@@ -56,7 +55,7 @@ class JobInputs:
     pose_fps: float | None = None
 
     @classmethod
-    def from_submit(cls, submit: Submit) -> "JobInputs":
+    def from_submit(cls, submit: Submit) -> JobInputs:
         return cls(**{f.name: getattr(submit, f.name) for f in fields(cls)})
 
     def digest(self, settings: RenderSettings) -> str:
@@ -88,7 +87,7 @@ class JobInputs:
         write_atomic(folder.inputs / _INPUTS, msgpack.packb(document, use_bin_type=True), durable=True)
 
     @classmethod
-    def read(cls, folder: JobFolder) -> "JobInputs":
+    def read(cls, folder: JobFolder) -> JobInputs:
         """The stored inputs (also those stored before pose files could be sent)."""
         document = msgpack.unpackb((folder.inputs / _INPUTS).read_bytes(), raw=False)
         for name, convert in _FROM_STORAGE.items():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from tpc_protocol.errors import ErrorCode
 
 from ..errors import UserError
-from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, Journal, JobRecord
+from .journal import CANCELLED, QUEUED, RUNNING, UNFINISHED, JobRecord, Journal
 
 
 def unknown_job(job_id: str) -> UserError:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import zmq
 
@@ -38,7 +39,7 @@ from . import events as ev
 from .data_folder import DataFolder, default_data_folder
 from .frame_cache import FrameCache
 from .intake import Intake
-from .journal import CANCELLED, QUEUED, RUNNING, Journal, JobRecord
+from .journal import CANCELLED, QUEUED, RUNNING, JobRecord, Journal
 from .scheduler import Scheduler, check_deletable, unknown_job
 from .security import load_curve, make_server_socket_secure, start_authenticator
 from .streams import Streams

@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from tpc_protocol.errors import ErrorCode
 from tpc_protocol.limits import HEARTBEAT_INTERVAL, SUBSCRIBER_EXPIRY, WINDOW_BYTES, WINDOW_FRAMES

@@ -29,7 +29,7 @@ from .events import EventSender, FrameWritten, JobFinished, JobProgress
 from .frame_cache import FrameCache
 from .job_inputs import prepare_job
 from .job_run import ProgressThrottle, render_frames
-from .journal import DONE, FAILED, RUNNING, Journal, JobRecord
+from .journal import DONE, FAILED, RUNNING, JobRecord, Journal
 from .scheduler import RunHandle, Scheduler, WorkerPlace
 
 log = logging.getLogger("tpc_backend.service")

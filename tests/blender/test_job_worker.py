@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from addon_without_blender import addon_module
 
 from tests.support.backend import Backend

@@ -12,9 +12,9 @@ from scipy import ndimage
 
 from tpc.attention import person_token_order
 from tpc_backend.engines.diffusion.checkpoints import DenoisingCheckpoints
-from tpc_backend.engines.scratch import FolderScratch
 from tpc_backend.engines.diffusion.components import load_components
 from tpc_backend.engines.diffusion.pipeline import AnimationInputs, AnimationPipeline, latent_cells
+from tpc_backend.engines.scratch import FolderScratch
 
 FRAMES, SIZE = 10, 64
 
@@ -107,7 +107,7 @@ def test_person_token_banks_keep_each_frames_person_as_wide_as_the_frame_that_ke
     whole_banks, _ = whole.gather(range(FRAMES))
     person_banks, _ = person.gather(range(FRAMES))
     grid = (SIZE // 8, SIZE // 8)
-    for layer, (full, kept_layer, kept) in enumerate(zip(whole_banks.layers, person_banks.layers, person_banks.kept)):
+    for full, kept_layer, kept in zip(whole_banks.layers, person_banks.layers, person_banks.kept):
         tokens, side = full.shape[1], int(np.sqrt(full.shape[1]))
         assert kept_layer.shape[1] == int(kept.max()) <= tokens
         for frame, mask in enumerate(inputs.calibrated_masks):

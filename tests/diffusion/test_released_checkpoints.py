@@ -281,7 +281,7 @@ def test_each_release_is_shown_pose_pictures_as_it_was_trained(moore_engine, mak
     for name, engine in (("moore", moore_engine), ("musepose", muse_engine)):
         seen = []
         prepare = engine.pipeline.prepare
-        engine.pipeline.prepare = lambda inputs, *args, **kwargs: seen.append(inputs) or prepare(inputs, *args, **kwargs)
+        engine.pipeline.prepare = lambda inputs, *args, seen=seen, prepare=prepare, **kwargs: seen.append(inputs) or prepare(inputs, *args, **kwargs)
         try:
             _render(engine, job)
         finally:

@@ -15,8 +15,8 @@ import zmq
 
 from tests.support.waiting import wait_until
 from tpc_protocol import codec
-from tpc_protocol.limits import ACK_EVERY
 from tpc_protocol.client import BackendUnreachable, JobClient, JobFailed, ProtocolError, VersionMismatch
+from tpc_protocol.limits import ACK_EVERY
 from tpc_protocol.messages import Accepted, Done, Frame, Frames, Heartbeat, JobError, Progress
 
 POSES = {"format": "coco17", "width": 64, "height": 64, "fps": 24, "frames": [{"people": []}]}

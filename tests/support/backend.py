@@ -29,7 +29,7 @@ class Backend:
         self.process: subprocess.Popen | None = None
         self.address = ""
 
-    def start(self, timeout: float = 60.0) -> "Backend":
+    def start(self, timeout: float = 60.0) -> Backend:
         ready = self.data.with_name(self.data.name + ".ready")
         ready.unlink(missing_ok=True)
         command = [BACKEND, "serve", "--bind", "tcp://127.0.0.1:0", "--data", str(self.data), "--ready-file", str(ready), *self.args]

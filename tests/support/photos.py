@@ -31,6 +31,7 @@ def load_image(name: str) -> np.ndarray:
         return np.repeat(gray[:, :, None], 3, axis=2)
     if name == "grace_hopper":
         import matplotlib.cbook
+
         from tpc.image_io import read_image
 
         return read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))

@@ -50,7 +50,7 @@ def released_tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:
     return values * math.sqrt(1.0 / fan_in)
 
 
-def state_dict(keys: dict[str, list[int]]) -> "OrderedDict[str, torch.Tensor]":
+def state_dict(keys: dict[str, list[int]]) -> OrderedDict[str, torch.Tensor]:
     """Stand-in tensors for ``{key: shape}``, in the given key order."""
     return OrderedDict((key, released_tensor(key, tuple(shape))) for key, shape in keys.items())
 

@@ -20,8 +20,8 @@ from scipy import ndimage
 from tests.support.photos import load_photo
 from tpc import IterativePropagation
 from tpc.attention import (
-    Banks,
     BankReader,
+    Banks,
     BankWriter,
     person_token_order,
     person_tokens,
@@ -294,7 +294,7 @@ def test_person_tokens_of_a_mask_covering_everything_attend_exactly_as_whole_ban
 def test_person_token_banks_hold_the_written_tokens_in_kept_order(banks):
     calibrated = banks.take([1, 2, 3])
     parts = person_tokens(calibrated, CALIBRATED_MASKS)
-    for layer, (whole, kept_layer, counts) in enumerate(zip(calibrated.layers, parts.layers, parts.kept)):
+    for whole, kept_layer, counts in zip(calibrated.layers, parts.layers, parts.kept):
         tokens = whole.shape[1]
         orders = [expected_order(mask, tokens) for mask in CALIBRATED_MASKS]
         assert counts.tolist() == [kept for _, kept in orders] and kept_layer.shape[1] == max(counts)

@@ -110,8 +110,8 @@ def test_non_square_canvases_are_not_shifted(astronaut, canvas):
     calibrator = Calibrator(image, [(points, mask)], canvas)
     rows, cols = np.nonzero(mask)
     centre = np.array([[cols.mean(), rows.mean()]])
-    for given in (target_mask, None):
-        fit = calibrator.fit([truth.apply(points)], target_mask=given)[0]
+    for mask_given in (target_mask, None):
+        fit = calibrator.fit([truth.apply(points)], target_mask=mask_given)[0]
         assert np.linalg.norm(fit.transform.apply(centre) - truth.apply(centre)) < 2.0
         assert fit.transform.scale == pytest.approx(0.9, rel=0.01)
 

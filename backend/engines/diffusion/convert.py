@@ -24,8 +24,9 @@ import os
 import pickle
 import shutil
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
@@ -117,8 +118,8 @@ def release_components(
     config: dict[str, Any],
     config_path: Path,
     checkpoints: dict[str, Path],
-    read: Callable[[Path], "OrderedDict[str, torch.Tensor]"],
-) -> Iterator[tuple[str, Any, "OrderedDict[str, torch.Tensor]"]]:
+    read: Callable[[Path], OrderedDict[str, torch.Tensor]],
+) -> Iterator[tuple[str, Any, OrderedDict[str, torch.Tensor]]]:
     """Each checkpoint in turn as (component, its model on the meta device, its tensors in diffusers' names).
 
     ``read(path)`` gives a file's state dict (meta tensors will do: only shapes are checked). Every key
@@ -192,11 +193,11 @@ def _on_meta(build: Callable[[], Any], what: str, path: Path) -> Any:
         raise UserError(f"{path}: {what} describe no model diffusers can build ({str(error).splitlines()[0]})") from None
 
 
-def _shapes(model: torch.nn.Module) -> "OrderedDict[str, tuple[int, ...]]":
+def _shapes(model: torch.nn.Module) -> OrderedDict[str, tuple[int, ...]]:
     return OrderedDict((key, tuple(value.shape)) for key, value in model.state_dict().items())
 
 
-def _read(path: Path, say: Say) -> "OrderedDict[str, torch.Tensor]":
+def _read(path: Path, say: Say) -> OrderedDict[str, torch.Tensor]:
     """A state dict of tensors, loaded without running pickled code, memory-mapped when possible."""
     say(f"reading {path.name} ({path.stat().st_size / 2**20:.1f} MiB)")
     try:
@@ -218,7 +219,7 @@ def _read(path: Path, say: Say) -> "OrderedDict[str, torch.Tensor]":
 
 
 def _match(
-    tensors: "OrderedDict[str, torch.Tensor]", expected: "OrderedDict[str, tuple[int, ...]]", path: Path, config: Path | None, renamed: bool = False
+    tensors: OrderedDict[str, torch.Tensor], expected: OrderedDict[str, tuple[int, ...]], path: Path, config: Path | None, renamed: bool = False
 ) -> None:
     """Every expected key present with its shape, and nothing else (one sentence naming the first problem)."""
     architecture = f"the UNet of {config}" if config else "the architecture its own shapes describe"
@@ -234,7 +235,7 @@ def _match(
         raise UserError(f"{path} has {extra[0]}{named}, which {architecture} does not have ({len(extra)} unexpected in all)")
 
 
-def _motion_tensors(tensors: "OrderedDict[str, torch.Tensor]", path: Path) -> "OrderedDict[str, torch.Tensor]":
+def _motion_tensors(tensors: OrderedDict[str, torch.Tensor], path: Path) -> OrderedDict[str, torch.Tensor]:
     """AnimateDiff v2 names -> MotionAdapter names; the two position tables of a block must be identical."""
     mapped: OrderedDict[str, torch.Tensor] = OrderedDict()
     for key, value in tensors.items():
@@ -248,7 +249,7 @@ def _motion_tensors(tensors: "OrderedDict[str, torch.Tensor]", path: Path) -> "O
     return mapped
 
 
-def _adapter_config(mapped: "OrderedDict[str, torch.Tensor]", unet: dict[str, Any], family: ReleasedFamily, path: Path) -> dict[str, Any]:
+def _adapter_config(mapped: OrderedDict[str, torch.Tensor], unet: dict[str, Any], family: ReleasedFamily, path: Path) -> dict[str, Any]:
     """MotionAdapter settings from the tensors themselves: modules per block, layers, position length."""
     def count(prefix: str) -> int:
         return len({key[len(prefix) :].split(".", 1)[0] for key in mapped if key.startswith(prefix)})
@@ -267,7 +268,7 @@ def _adapter_config(mapped: "OrderedDict[str, torch.Tensor]", unet: dict[str, An
     }
 
 
-def _guider_config(tensors: "OrderedDict[str, torch.Tensor]", path: Path) -> dict[str, Any]:
+def _guider_config(tensors: OrderedDict[str, torch.Tensor], path: Path) -> dict[str, Any]:
     """PoseGuider settings from its convolutions' shapes: input, stage widths, output width."""
     def shape(key: str) -> tuple[int, ...]:
         if key not in tensors or tensors[key].ndim != 4:
@@ -282,7 +283,7 @@ def _guider_config(tensors: "OrderedDict[str, torch.Tensor]", path: Path) -> dic
     }
 
 
-def _save(model: Any, tensors: "OrderedDict[str, torch.Tensor]", folder: Path, dtype: torch.dtype | None, say: Say) -> None:
+def _save(model: Any, tensors: OrderedDict[str, torch.Tensor], folder: Path, dtype: torch.dtype | None, say: Say) -> None:
     """``model``'s config and ``tensors`` as a diffusers component folder (safetensors)."""
     from safetensors.torch import save_file
 
@@ -314,7 +315,7 @@ def _library_component(name: str, source: Path, folder: Path, dtype: torch.dtype
                 model, info = CLIPVisionModelWithProjection.from_pretrained(
                     source, local_files_only=True, output_loading_info=True, use_safetensors=safetensors, **({"dtype": dtype} if dtype is not None else {})
                 )
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError, EnvironmentError) as error:
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"could not load the {name} from {source}: {reason}") from None
     for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):

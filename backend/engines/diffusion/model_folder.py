@@ -68,7 +68,7 @@ class ModelFolder:
     inference: Inference = PROFILES[CONTROLNET].defaults
 
     @classmethod
-    def read(cls, directory: str | os.PathLike) -> "ModelFolder":
+    def read(cls, directory: str | os.PathLike) -> ModelFolder:
         """Read and check ``directory/models.json``; every problem is one :class:`UserError` sentence."""
         root = Path(directory).expanduser()
         hint = (

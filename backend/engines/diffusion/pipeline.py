@@ -31,8 +31,9 @@ same seed gives the same video on any device.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -41,8 +42,8 @@ from PIL import Image
 
 from tpc.attention import (
     PERSON_DILATION,
-    Banks,
     BankReader,
+    Banks,
     BankWriter,
     person_token_order,
     person_tokens,

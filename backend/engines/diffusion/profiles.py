@@ -51,7 +51,7 @@ class Inference:
     draw_face: bool = True  # pose pictures with the 68 face points, as the model was trained on them
 
     @classmethod
-    def read(cls, document: Any, defaults: "Inference", where: str) -> "Inference":
+    def read(cls, document: Any, defaults: Inference, where: str) -> Inference:
         """``defaults`` with the entries of a manifest's ``inference`` map, each checked (one sentence)."""
         if document is None:
             return defaults

@@ -395,7 +395,7 @@ def test_malformed_curve_keys_are_a_sentence_and_leave_nothing_running(addon, sc
     _curve_preferences(*change(_key_pair()[0], *_key_pair()))
     bpy.context.preferences.system.use_online_access = True
     try:
-        with pytest.raises(RuntimeError, match=message) as raised:
+        with pytest.raises(RuntimeError, match=message):
             bpy.ops.tpc.animate()
     finally:
         bpy.context.preferences.system.use_online_access = False

@@ -5,7 +5,6 @@ refusals Animate gives before sending anything."""
 from __future__ import annotations
 
 import math
-
 import os
 
 import bpy
