@@ -98,7 +98,9 @@ def load_reference(
     size = (image.shape[1], image.shape[0])
     keypoints = None
     if keypoints_path is not None:
-        keypoints = reference_keypoints(load_poses(keypoints_path, "reference keypoints"), size, f"reference keypoints file {keypoints_path}")
+        keypoints = reference_keypoints(
+            load_poses(keypoints_path, "reference keypoints"), size, f"reference keypoints file {keypoints_path}"
+        )
     mask = None
     if mask_path is not None:
         try:

@@ -35,10 +35,7 @@ def reference_keypoints(poses: PoseSequence, image_size: tuple[int, int], what: 
     if len(poses) != 1:
         raise UserError(f"{what} must hold exactly one frame, not {len(poses)}")
     if poses.size != tuple(image_size):
-        raise UserError(
-            f"{what} must describe the {image_size[0]}x{image_size[1]} reference image, "
-            f"not a {poses.width}x{poses.height} one"
-        )
+        raise UserError(f"{what} must describe the {image_size[0]}x{image_size[1]} reference image, not a {poses.width}x{poses.height} one")
     if not poses.frames[0]:
         raise UserError(f"{what} must show at least one person, but its frame is empty")
     return list(poses.frames[0])

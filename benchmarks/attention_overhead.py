@@ -52,7 +52,9 @@ def main() -> None:
     device, dtype = default_device()
     on_gpu = device.type == "cuda"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs="+", default=[512] if on_gpu else [256, 512], help="image sides in pixels (multiples of 64)")
+    parser.add_argument(
+        "--size", type=int, nargs="+", default=[512] if on_gpu else [256, 512], help="image sides in pixels (multiples of 64)"
+    )
     parser.add_argument("--frames", type=int, nargs="+", default=[16] if on_gpu else [4, 2],
                         help="frames per size (one context window, up to 16); one number for all sizes")  # fmt: skip
     parser.add_argument("--first", type=int, default=0, help="first frame of the example motion (48 poses)")
@@ -60,7 +62,9 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=20 if on_gpu else 10, help="replays of the isolated attention layers per variant")
     parser.add_argument("--guidance", type=float, default=3.5, help="guidance scale (> 1: classifier-free guidance)")
     parser.add_argument("--groups", type=int, default=30, help="iterative propagation groups M")
-    parser.add_argument("--profile", choices=tuple(PROFILES), default="controlnet", help="how the pose enters the UNet (default %(default)s)")
+    parser.add_argument(
+        "--profile", choices=tuple(PROFILES), default="controlnet", help="how the pose enters the UNet (default %(default)s)"
+    )
     args = parser.parse_args()
     frames = args.frames * len(args.size) if len(args.frames) == 1 else args.frames
     if len(frames) != len(args.size):
@@ -121,7 +125,9 @@ def measure(pipeline: AnimationPipeline, size: int, count: int, args: argparse.N
             print(f"  spatial self-attention layers alone, {name:>18}: fastest {windows * isolated[name, clock]:7.3f} s per step")
         plain_step = min(times[PLAIN, clock])
         for name in (WHOLE, PERSON):
-            whole_step = {summary.__name__: summary(times[name, clock]) / summary(times[PLAIN, clock]) - 1 for summary in (statistics.median, min)}
+            whole_step = {
+                summary.__name__: summary(times[name, clock]) / summary(times[PLAIN, clock]) - 1 for summary in (statistics.median, min)
+            }
             attention = windows * (isolated[name, clock] - isolated[PLAIN, clock])
             print(f"  {name} overhead: attention layers alone +{attention:.3f} s = {100 * attention / plain_step:+.1f} % of the fastest "
                   f"plain step; whole steps {100 * whole_step['median']:+.1f} % (median), {100 * whole_step['min']:+.1f} % (fastest)")  # fmt: skip
@@ -144,8 +150,10 @@ def print_kept_share(pipeline: AnimationPipeline, states: dict) -> None:
         side = int(round(whole.shape[1] ** 0.5))
         share[f"{side}x{side}"] = int(kept.max()) / whole.shape[1]  # the frames this window draws keep at most this
     whole_bytes, person_bytes = states[WHOLE].banks.frame_bytes, states[PERSON].banks.frame_bytes
-    print("person tokens read per calibrated frame, window K / grid tokens (the most the frames drawn keep): "
-          + ", ".join(f"{grid} {100 * value:.0f} %" for grid, value in share.items()))
+    print(
+        "person tokens read per calibrated frame, window K / grid tokens (the most the frames drawn keep): "
+        + ", ".join(f"{grid} {100 * value:.0f} %" for grid, value in share.items())
+    )
     print(f"stored calibrated bank per frame ({pipeline.dtype}): whole {whole_bytes / 2**20:.1f} MiB, "
           f"person tokens {person_bytes / 2**20:.1f} MiB ({100 * person_bytes / whole_bytes:.0f} %)")  # fmt: skip
 

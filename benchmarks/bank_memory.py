@@ -85,7 +85,9 @@ def main() -> None:
           f"({100 * frame_bytes['person tokens'] / reference_bytes:.0f} %; tokens kept per grid: {kept})")  # fmt: skip
     print(f"GPU budget {args.budget:g} GiB; windows of 16 frames overlapping 4; M = {args.groups}; 25 steps; "
           "the reference bank always on the GPU")  # fmt: skip
-    print(f"{'calibrated banks':>16} {'frames':>7} {'all banks':>10} {'kept on':>8} {'GPU resident':>13} {'peak gather':>12} {'GPU footprint':>14}")
+    print(
+        f"{'calibrated banks':>16} {'frames':>7} {'all banks':>10} {'kept on':>8} {'GPU resident':>13} {'peak gather':>12} {'GPU footprint':>14}"
+    )
     for kind, per_frame in frame_bytes.items():
         for frames in args.frames:
             total = reference_bytes + frames * per_frame

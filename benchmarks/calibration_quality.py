@@ -125,9 +125,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100, help="cases per photo (default 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--noise", type=float, default=0.01, help="keypoint jitter, share of person size (default 0.01)")
-    parser.add_argument(
-        "--facing-away-cases", type=int, default=20, help="extra mirrored cases per photo, reported apart (default 20)"
-    )
+    parser.add_argument("--facing-away-cases", type=int, default=20, help="extra mirrored cases per photo, reported apart (default 20)")
     args = parser.parse_args()
     print(
         f"calibration quality on {len(PHOTOS)} photos ({', '.join(PHOTOS)}), seed {args.seed}, "

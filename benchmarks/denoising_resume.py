@@ -82,9 +82,11 @@ def main() -> None:
     print(f"resume after {args.steps} steps: replay {replay_seconds:.3f} s vs running them again {sum(predict_seconds):.2f} s; "
           f"latents identical to the uninterrupted run: {identical}")  # fmt: skip
     per_step_512 = 4 * 120 * 64 * 64 * 4
-    print(f"at 120 frames of 512x512 a checkpoint holds {per_step_512 / 1e6:.1f} MB per step "
-          f"({25 * per_step_512 / 1e6:.0f} MB for 25 steps, removed when the job is done), written durably here in "
-          f"{1000 * large_save:.0f} ms")
+    print(
+        f"at 120 frames of 512x512 a checkpoint holds {per_step_512 / 1e6:.1f} MB per step "
+        f"({25 * per_step_512 / 1e6:.0f} MB for 25 steps, removed when the job is done), written durably here in "
+        f"{1000 * large_save:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=48, help="frames per video (default 48)")
     args = parser.parse_args()
-    print(f"video pose extraction on {platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, {args.frames} frames per video")
+    print(
+        f"video pose extraction on {platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, {args.frames} frames per video"
+    )
     print(f"  {'video':10s} {'people':>6s} {'decode':>8s} {'pose':>8s} {'extract':>8s}   (ms per frame)")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)

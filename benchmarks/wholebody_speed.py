@@ -55,12 +55,14 @@ def main() -> None:
     print(f"  {'photo':14s} {'size':>9s} {'model':>19s} {'tpc pose PHOTO':>22s}")
     for name in PHOTOS:
         image = load_image(name)
-        model = median_ms({mode: (lambda e=estimator, image=image: e.detect(image)) for mode, estimator in estimators.items()}, args.repeats)
-        detectors = {mode: PeopleDetector(estimator, masks) for mode, estimator in estimators.items()}
-        search = median_ms({mode: (lambda d=detector, image=image: d.detect(image, 1)) for mode, detector in detectors.items()}, args.repeats)
-        print(
-            f"  {name:14s} {image.shape[1]:4d}x{image.shape[0]:<4d} {_pair(model):>19s} {_pair(search):>22s}"
+        model = median_ms(
+            {mode: (lambda e=estimator, image=image: e.detect(image)) for mode, estimator in estimators.items()}, args.repeats
         )
+        detectors = {mode: PeopleDetector(estimator, masks) for mode, estimator in estimators.items()}
+        search = median_ms(
+            {mode: (lambda d=detector, image=image: d.detect(image, 1)) for mode, detector in detectors.items()}, args.repeats
+        )
+        print(f"  {name:14s} {image.shape[1]:4d}x{image.shape[0]:<4d} {_pair(model):>19s} {_pair(search):>22s}")
     print(f"  {'video':14s} {'frames':>9s} {'tpc pose VIDEO, per frame':>42s}")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)

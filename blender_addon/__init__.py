@@ -11,6 +11,15 @@ and ``bpy.ops.tpc.import_motion()`` / ``bpy.ops.tpc.frame_performer()`` / ``bpy.
 import bpy
 
 # Registered in this order (unregistered in reverse): settings first, panels after the operators they show.
-register, unregister = bpy.utils.register_submodule_factory(__package__, (
-    "properties", "preferences", "operators", "motion_operators", "reference_editor", "panels", "jobs",
-))
+register, unregister = bpy.utils.register_submodule_factory(
+    __package__,
+    (
+        "properties",
+        "preferences",
+        "operators",
+        "motion_operators",
+        "reference_editor",
+        "panels",
+        "jobs",
+    ),
+)

@@ -163,9 +163,7 @@ class Skeleton:
         """The best bone whose key is one of ``keys`` on ``side``: ORG- copies first, then one with ``chain``
         above it (each a set of keys of a further ancestor), then earlier keys, then the shallowest. With
         ``topmost``, a candidate below another is out (SMPL's ``left_foot`` hangs from ``left_ankle``)."""
-        candidates = [
-            parsed.name for parsed in self.names.values() if not parsed.helper and parsed.side == side and parsed.key in keys
-        ]
+        candidates = [parsed.name for parsed in self.names.values() if not parsed.helper and parsed.side == side and parsed.key in keys]
         if topmost:
             tops = [name for name in candidates if not any(above in candidates for above in self.ancestors(name))]
             candidates = tops or candidates

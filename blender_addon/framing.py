@@ -116,4 +116,3 @@ def frame_performer(scene: bpy.types.Scene, armature: bpy.types.Object, mapping:
     camera.data.clip_start = max(0.01, min(camera.data.clip_start, placement.distance / 10))
     camera.data.clip_end = max(camera.data.clip_end, 3 * placement.distance + float(np.ptp(positions, axis=0).max()))
     return camera
-

@@ -78,8 +78,7 @@ def _reference_keypoints(settings) -> dict | None:
     points = reference_editor.scene_points(settings)
     if reference_points.placed_body_points(points) < 2:
         raise InputError(
-            "Place at least two body points on the photo (Image Editor, TPC tab, Edit Keypoints), or turn off "
-            "Keypoints by Hand."
+            "Place at least two body points on the photo (Image Editor, TPC tab, Edit Keypoints), or turn off Keypoints by Hand."
         )
     return reference_points.document(*image.size, points)
 
@@ -193,8 +192,11 @@ class TPC_OT_animate(bpy.types.Operator):
             total = 0  # the backend counts the frames; Accepted says how many
         else:
             submission = Submission(
-                reference_image=reference, settings=_job_settings(settings), reference_keypoints=reference_keypoints,
-                poses=poses.document, silhouettes=poses.silhouettes,
+                reference_image=reference,
+                settings=_job_settings(settings),
+                reference_keypoints=reference_keypoints,
+                poses=poses.document,
+                silhouettes=poses.silhouettes,
             )
             total = len(poses.document["frames"])
         job = Job(

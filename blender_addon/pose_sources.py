@@ -41,9 +41,7 @@ class PoseFiles:
     warnings: tuple[str, ...] = ()
 
 
-def collect_poses(
-    context: bpy.types.Context, progress: pose_export.CountCallback | None = None
-) -> pose_export.ExportedPoses | PoseFiles:
+def collect_poses(context: bpy.types.Context, progress: pose_export.CountCallback | None = None) -> pose_export.ExportedPoses | PoseFiles:
     """The poses (and silhouettes, when the rig deforms a mesh) of the scene's pose source."""
     scene = context.scene
     settings = scene.tpc
@@ -69,9 +67,7 @@ def collect_poses(
         else:
             return read_pose_file(scene, path)
     mapping = mapping_for(settings, armature)
-    exported = pose_export.export_armature(
-        scene, armature, mapping, with_silhouettes=settings.use_mesh_masks, progress=progress
-    )
+    exported = pose_export.export_armature(scene, armature, mapping, with_silhouettes=settings.use_mesh_masks, progress=progress)
     verdict = pose_checks.check_armature_poses(exported.document, mapped_body(mapping), scene.frame_start)
     if verdict.refusal:
         raise PoseSourceError(verdict.refusal)

@@ -16,9 +16,7 @@ class TPCPreferences(bpy.types.AddonPreferences):
         name="Backend Public Key",
         description="The backend's CURVE public key (40 characters, Z85), needed for a backend on another machine",
     )
-    client_public_key: StringProperty(
-        name="Your Public Key", description="Give this key to whoever runs the backend, for its allow-list"
-    )
+    client_public_key: StringProperty(name="Your Public Key", description="Give this key to whoever runs the backend, for its allow-list")
     client_secret_key: StringProperty(name="Your Secret Key", subtype="PASSWORD")
 
     def draw(self, _context) -> None:

@@ -27,9 +27,7 @@ DEFAULT_BACKEND = "tcp://127.0.0.1:5555"
 THUMBNAIL_PROPERTY = "tpc_thumbnail"  # on an image the add-on loaded only to show the reference photo
 # Blender 5.0 asks paths to declare that they may start with // (relative to the .blend); older
 # versions do not know the option, and every path supported it.
-_RELATIVE_PATH = (
-    {"PATH_SUPPORTS_BLEND_RELATIVE"} if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set()
-)
+_RELATIVE_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set()
 
 JOB_STATES = tuple((state.value, state.label, state.description) for state in JobState)
 

@@ -157,7 +157,11 @@ class TPC_OT_reference_points_edit(bpy.types.Operator):
                 if a < len(items) and b < len(items) and items[a].placed and items[b].placed and _side(items[b].name) == side
                 for coordinate in (screen[a], screen[b])
             ]  # fmt: skip
-            points = [screen[n] for n, item in enumerate(items) if (item.placed and _side(item.name) == side) or (side == "off" and not item.placed)]
+            points = [
+                screen[n]
+                for n, item in enumerate(items)
+                if (item.placed and _side(item.name) == side) or (side == "off" and not item.placed)
+            ]
             shader.uniform_float("color", _COLOURS[side])
             if segments:
                 gpu.state.line_width_set(2.0)

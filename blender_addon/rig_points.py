@@ -163,4 +163,3 @@ def sample_curve(points: np.ndarray, count: int) -> np.ndarray:
         return np.repeat(points[:1], count, axis=0)
     targets = np.linspace(0.0, along[-1], count)
     return np.stack([np.interp(targets, along, points[:, axis]) for axis in range(3)], axis=1)
-

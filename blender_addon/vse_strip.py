@@ -50,19 +50,14 @@ def _free_channel(strips, start: int, length: int, preferred: int | None) -> int
     end = start + max(length, 1)
 
     def free(channel: int) -> bool:
-        return not any(
-            strip.channel == channel and strip.frame_final_start < end and strip.frame_final_end > start
-            for strip in strips
-        )
+        return not any(strip.channel == channel and strip.frame_final_start < end and strip.frame_final_end > start for strip in strips)
 
     if preferred is not None and free(preferred):
         return preferred
     return next((channel for channel in range(1, MAX_CHANNEL + 1) if free(channel)), MAX_CHANNEL)
 
 
-def show_frames(
-    scene: bpy.types.Scene, job_id: str, folder: str, count: int, *, total: int, channel: int | None = None
-):
+def show_frames(scene: bpy.types.Scene, job_id: str, folder: str, count: int, *, total: int, channel: int | None = None):
     """Make the job's strip hold exactly frames 0..count-1 of ``folder`` (creating it at the scene start)."""
     if count <= 0:
         return job_strip(scene, job_id)

@@ -69,9 +69,7 @@ class MessageError(ProtocolError):
     """A message that breaks the protocol. ``req`` and ``job_id`` are set when they could be read,
     so the reply can name the request it answers."""
 
-    def __init__(
-        self, message: str, code: ErrorCode = ErrorCode.BAD_MESSAGE, req: int | None = None, job_id: str | None = None
-    ) -> None:
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.BAD_MESSAGE, req: int | None = None, job_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.req = req

@@ -38,8 +38,7 @@ _NOT_IN_NAMES = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029/\\]")  # control ch
 def check_job_id(value: Any) -> str:
     if not isinstance(value, str) or not JOB_ID_PATTERN.fullmatch(value):
         raise ValueError(
-            "must be a job id: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter, digit "
-            f"or '_', got {_show(value)}"
+            f"must be a job id: 1 to 64 letters, digits, '_', '.' or '-', starting with a letter, digit or '_', got {_show(value)}"
         )
     return value
 
@@ -139,8 +138,7 @@ def _file_names(value: Any) -> tuple[str, ...]:
             or name in (".", "..") or _NOT_IN_NAMES.search(name)
         ):  # fmt: skip
             raise ValueError(
-                f"must hold file names of 1 to {MAX_NAME_CHARS} characters without control characters, "
-                f"'/' or '\\', got {_show(name)}"
+                f"must hold file names of 1 to {MAX_NAME_CHARS} characters without control characters, '/' or '\\', got {_show(name)}"
             )
     return tuple(value)
 
@@ -241,8 +239,7 @@ class Submit:
         if (fields["poses"] is None) == (fields["pose_documents"] is None):
             given = "both" if fields["poses"] is not None else "neither"
             raise ValueError(
-                f"must carry its poses either as a PoseSequence document (poses) or as pose files (pose_documents), "
-                f"it carries {given}"
+                f"must carry its poses either as a PoseSequence document (poses) or as pose files (pose_documents), it carries {given}"
             )
         if fields["pose_documents"] is None and (fields["pose_canvas"] is not None or fields["pose_fps"] is not None):
             raise ValueError("sets pose_canvas or pose_fps, which only pose files use; a PoseSequence states its own")

@@ -1,6 +1,6 @@
 """Rebuild tests/support/data: keypoints and masks of the packaged photos (run once; output committed).
 
-    .venv/bin/python -m scripts.make_photo_fixtures
+.venv/bin/python -m scripts.make_photo_fixtures
 """
 
 from __future__ import annotations

@@ -143,9 +143,7 @@ def person_token_order(mask: np.ndarray, tokens: int, dilation: int = PERSON_DIL
     return np.argsort(distance, kind="stable").astype(np.int64), int((distance <= dilation).sum())
 
 
-def person_tokens(
-    banks: Banks, masks: Sequence[np.ndarray], dilation: int = PERSON_DILATION, widths: Sequence[int] | None = None
-) -> Banks:
+def person_tokens(banks: Banks, masks: Sequence[np.ndarray], dilation: int = PERSON_DILATION, widths: Sequence[int] | None = None) -> Banks:
     """``banks`` (of calibrated images, one person mask each) reduced to their persons' tokens.
 
     Per layer, each image's tokens are reordered person first (:func:`person_token_order`) and cut to
@@ -348,9 +346,7 @@ class BankReader:
                 )
             for layer, attention in zip(part.layers, self._installed.attentions):
                 if layer.shape[-1] != attention.to_k.in_features:
-                    raise ValueError(
-                        f"a bank has {layer.shape[-1]} channels where the UNet's layer takes {attention.to_k.in_features}"
-                    )
+                    raise ValueError(f"a bank has {layer.shape[-1]} channels where the UNet's layer takes {attention.to_k.in_features}")
         self._plan = _ReadPlan(parts, reads)
 
     def stop(self) -> None:

@@ -173,18 +173,13 @@ class Calibrator:
         the same :meth:`search`)."""
         return warped_iou(self.references[fit.reference_index].cells, target.cells, transforms, self.canvas_size)
 
-    def _target_shapes(
-        self, targets: list[np.ndarray], reference_for: Sequence[int], target_mask: np.ndarray | None
-    ) -> list[np.ndarray]:
+    def _target_shapes(self, targets: list[np.ndarray], reference_for: Sequence[int], target_mask: np.ndarray | None) -> list[np.ndarray]:
         """Low-resolution target shape of each person (bool grids)."""
         if target_mask is not None:
             mask = np.asarray(target_mask)
             mask = mask[..., 0] if mask.ndim == 3 else mask
             if mask.shape != (self.canvas_size[1], self.canvas_size[0]):
-                raise ValueError(
-                    f"target mask is {mask.shape[1]}x{mask.shape[0]}, canvas is "
-                    f"{self.canvas_size[0]}x{self.canvas_size[1]}"
-                )
+                raise ValueError(f"target mask is {mask.shape[1]}x{mask.shape[0]}, canvas is {self.canvas_size[0]}x{self.canvas_size[1]}")
             small = downscale((mask > 0).astype(np.uint8) * 255, self._tgt_zoom, self._tgt_grid)
             return split_between_people(small >= 128, targets, zoom=self._tgt_zoom, threshold=self.config.confidence_threshold)
         shapes = []
@@ -271,9 +266,7 @@ class Calibrator:
         Keypoints only, so it is cheap to compute for a whole sequence up front; with it, frames can
         be calibrated in any order (``search(people, reference_for=..., ...)``)."""
         reference_size = (self.image.shape[1], self.image.shape[0])
-        matcher = PeopleMatcher(
-            [r.keypoints for r in self.references], reference_size, self.canvas_size, self.config.confidence_threshold
-        )
+        matcher = PeopleMatcher([r.keypoints for r in self.references], reference_size, self.canvas_size, self.config.confidence_threshold)
         return [matcher.match_tracks(list(people)) for people in frames]
 
     def sequence(

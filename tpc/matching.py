@@ -65,9 +65,7 @@ def _centre(person: np.ndarray, size: tuple[int, int], threshold: float) -> np.n
     return person[seen, :2].mean(axis=0) / np.asarray(size, dtype=np.float64)
 
 
-def person_distance(
-    a: np.ndarray, b: np.ndarray, threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD, min_shared: int = 1
-) -> float:
+def person_distance(a: np.ndarray, b: np.ndarray, threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD, min_shared: int = 1) -> float:
     """Mean distance of the keypoints both show, relative to the people's size.
 
     inf when they show fewer than ``min_shared`` keypoints in common (at least one is needed).
@@ -112,9 +110,7 @@ class PeopleMatcher:
         assigned: list[int | None] = [None] * len(target_people)
         tracks: list[int | None] = [None] * len(target_people)
         if self._previous and target_people:
-            cost = np.array(
-                [[person_distance(t, p, self._threshold) for p, _, _ in self._previous] for t in target_people]
-            )
+            cost = np.array([[person_distance(t, p, self._threshold) for p, _, _ in self._previous] for t in target_people])
             finite = np.where(np.isfinite(cost), cost, 1e6)
             for row, col in min_cost_assignment(finite):
                 if cost[row, col] < 0.5:  # moved less than half its size since the last frame

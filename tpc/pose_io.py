@@ -57,9 +57,7 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
-def load_pose_source(
-    path: str | os.PathLike, *, canvas: tuple[int, int] | None = None, fps: float | None = None
-) -> PoseSequence:
+def load_pose_source(path: str | os.PathLike, *, canvas: tuple[int, int] | None = None, fps: float | None = None) -> PoseSequence:
     """Read a pose file, or a folder of per-frame OpenPose files, as a PoseSequence.
 
     ``canvas`` = (width, height) is needed for OpenPose files without a canvas size and for COCO
@@ -107,9 +105,7 @@ def parse_pose_documents(
     if len(parsed) > 1:
         others = [name for name, kind in kinds.items() if kind != "openpose"]
         if others:
-            raise PoseFormatError(
-                f"{others[0]} is not an OpenPose frame; several pose files can only be OpenPose frames of one motion"
-            )
+            raise PoseFormatError(f"{others[0]} is not an OpenPose frame; several pose files can only be OpenPose frames of one motion")
         parsed.sort(key=lambda item: natural_key(Path(item[0]).name))
         return _from_openpose(parsed, canvas, fps)
     name, document = parsed[0]
@@ -144,9 +140,7 @@ def _kind(name: str, document: Any) -> str:
             return "coco"
     if isinstance(document, list) and document and all(isinstance(d, dict) and "keypoints" in d for d in document):
         return "coco"
-    raise PoseFormatError(
-        f"{name} is not a pose file TPC Animate knows (PoseSequence, OpenPose JSON or COCO keypoints)"
-    )
+    raise PoseFormatError(f"{name} is not a pose file TPC Animate knows (PoseSequence, OpenPose JSON or COCO keypoints)")
 
 
 def _sequence(name: str, width: Any, height: Any, fps: float | None, frames: list[list[Person]]) -> PoseSequence:
@@ -256,9 +250,7 @@ def _coco_person(annotation: dict, where: str) -> Person:
     """
     flat = annotation.get("keypoints")
     if not isinstance(flat, list) or len(flat) not in (3 * kp.NUM_KEYPOINTS, 3 * _WHOLEBODY_POINTS):
-        raise PoseFormatError(
-            f"{where} must have 51 keypoint values (17 x, y, visibility) or COCO-WholeBody's 399 (133 points)"
-        )
+        raise PoseFormatError(f"{where} must have 51 keypoint values (17 x, y, visibility) or COCO-WholeBody's 399 (133 points)")
     points = _flat_points(flat, where, clip=False)
     if len(points) == _WHOLEBODY_POINTS:
         left, right, face = points[_WHOLEBODY_LEFT], points[_WHOLEBODY_RIGHT], points[_WHOLEBODY_FACE]
@@ -283,7 +275,7 @@ def _image_id(name: str, value: Any) -> Any:
 
 def _coco_canvas(name: str, images: Any, canvas: tuple[int, int] | None) -> tuple[int, int]:
     if not isinstance(images, list) or not all(isinstance(image, dict) for image in images):
-        raise PoseFormatError(f"{name}: images must be a list of {{\"id\", \"width\", \"height\"}} objects")
+        raise PoseFormatError(f'{name}: images must be a list of {{"id", "width", "height"}} objects')
     sizes = {(image.get("width"), image.get("height")) for image in images}
     if (None, None) in sizes or any(w is None or h is None for w, h in sizes):
         return _canvas(name, canvas)

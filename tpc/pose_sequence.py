@@ -94,7 +94,7 @@ class PoseSequence:
             raise fail(f"fps must be a positive number, got {fps!r}")
         frames = document.get("frames")
         if not isinstance(frames, list):
-            raise fail("frames must be a list of {\"people\": [...]} objects")
+            raise fail('frames must be a list of {"people": [...]} objects')
         if len(frames) > MAX_FRAMES:
             raise fail(f"has {len(frames)} frames; at most {MAX_FRAMES} are accepted")
 
@@ -169,9 +169,11 @@ def _parse_hands_face(person: dict, fail) -> HandsFace:
     if hands is not None:
         if not isinstance(hands, dict) or not hands or set(hands) - {"left", "right"}:
             found = sorted(hands) if isinstance(hands, dict) else type(hands).__name__
-            raise fail(f"hands must be an object with \"left\" and/or \"right\" lists of 21 points, got {found}")
+            raise fail(f'hands must be an object with "left" and/or "right" lists of 21 points, got {found}')
         left, right = (
-            None if hands.get(side) is None else _parse_points(hands[side], NUM_HAND_POINTS, f"{side} hand point", HAND_POINT_NAMES.__getitem__, fail)
+            None
+            if hands.get(side) is None
+            else _parse_points(hands[side], NUM_HAND_POINTS, f"{side} hand point", HAND_POINT_NAMES.__getitem__, fail)
             for side in ("left", "right")
         )
     if face is not None:

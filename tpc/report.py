@@ -162,9 +162,7 @@ class CalibrationReport:
         """The report picture as an RGB array."""
         if isinstance(self._worst, _LaterSample):
             later = self._worst
-            self._worst = _sample(
-                later.index, later.calibration, later.target_people, self.canvas_size, later.score, self._hands_face
-            )
+            self._worst = _sample(later.index, later.calibration, later.target_people, self.canvas_size, later.score, self._hands_face)
         samples = [self._samples[i] for i in sorted(self._samples)]
         if self._worst is not None and self._worst.index not in self._samples:
             samples.append(self._worst)

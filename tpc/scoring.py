@@ -121,8 +121,10 @@ def warped_iou(reference: ReferenceCells, target: TargetCells, batch: Similarity
     forward = batch.matrices
     corners = np.einsum("bij,cj->bci", forward[:, :, :2], reference.box_corners) + forward[:, None, :, 2]
     canvas_w, canvas_h = canvas_size
-    leaves = (corners.min(axis=1) < -0.5).any(axis=1) | (corners[..., 0].max(axis=1) > canvas_w - 0.5) | (
-        corners[..., 1].max(axis=1) > canvas_h - 0.5
+    leaves = (
+        (corners.min(axis=1) < -0.5).any(axis=1)
+        | (corners[..., 0].max(axis=1) > canvas_w - 0.5)
+        | (corners[..., 1].max(axis=1) > canvas_h - 0.5)
     )
     if leaves.any():
         cells = reference.cells[included[reference.cell_labels]]

@@ -21,11 +21,15 @@ _ONE = 1 << _SHIFT
 
 # Pairs whose length ratio between two people estimates their relative size (foreshortening of one
 # bone is voted down by the median over all of them).
-_SIZE_SEGMENTS: tuple[tuple[int, int], ...] = kp.LIMBS + kp.TORSO_EDGES + (
-    (kp.LEFT_EYE, kp.RIGHT_EYE),
-    (kp.LEFT_EAR, kp.RIGHT_EAR),
-    (kp.NOSE, kp.LEFT_EYE),
-    (kp.NOSE, kp.RIGHT_EYE),
+_SIZE_SEGMENTS: tuple[tuple[int, int], ...] = (
+    kp.LIMBS
+    + kp.TORSO_EDGES
+    + (
+        (kp.LEFT_EYE, kp.RIGHT_EYE),
+        (kp.LEFT_EAR, kp.RIGHT_EAR),
+        (kp.NOSE, kp.LEFT_EYE),
+        (kp.NOSE, kp.RIGHT_EYE),
+    )
 )
 
 
@@ -93,9 +97,7 @@ class BodyWidths:
         return cls(limbs=limbs, head_radius=head_radius, torso_margin=0.5 * typical, torso_length=torso_length)
 
 
-def relative_size(
-    reference: np.ndarray, target: np.ndarray, threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD
-) -> float | None:
+def relative_size(reference: np.ndarray, target: np.ndarray, threshold: float = kp.DEFAULT_CONFIDENCE_THRESHOLD) -> float | None:
     """How much larger the target person is than the reference person (median bone-length ratio)."""
     ref_seen, tgt_seen = kp.visible(reference, threshold), kp.visible(target, threshold)
     ratios = []

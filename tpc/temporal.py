@@ -211,9 +211,7 @@ class SequenceCalibration:
         params = _parameters([fit.transform for fit in fits], centre, size)
         params[:, 1] = params[at, 1] + _wrap(params[:, 1] - params[at, 1])  # angles unwrapped about frame index's
         smoothed = _transform(smooth_at(params, reliability, at, self.calibrator.config.smoothing), centre, size)
-        batch = SimilarityBatch(
-            np.array([smoothed.scale]), np.array([smoothed.angle]), np.array([smoothed.translation]), np.ones(1, bool)
-        )
+        batch = SimilarityBatch(np.array([smoothed.scale]), np.array([smoothed.angle]), np.array([smoothed.translation]), np.ones(1, bool))
         score = float(self.calibrator.score(own, own_search.targets[person], batch)[0])
         return replace(own, transform=smoothed, score=score, candidate_score=own.score)
 

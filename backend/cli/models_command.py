@@ -27,7 +27,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     pull.add_argument("directory", metavar="DIR", help="models folder to create (or update, for controlnet)")
     pull.add_argument(
-        "--profile", choices=("controlnet", "animate-anyone", "musepose"), default="controlnet", help="what to download (default %(default)s)"
+        "--profile",
+        choices=("controlnet", "animate-anyone", "musepose"),
+        default="controlnet",
+        help="what to download (default %(default)s)",
     )
     pull.set_defaults(handler=run_pull)
     convert = actions.add_parser(

@@ -30,7 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("input", metavar="INPUT", help="photo, video, pose file or folder of OpenPose files")
     parser.add_argument("--out", required=True, metavar="POSES.json", help="where to write the PoseSequence")
     parser.add_argument("--openpose", metavar="DIR", help="also write the poses as OpenPose JSON, one file per frame, into DIR")
-    parser.add_argument("--masks", metavar="DIR", help="write person masks DIR/00000.png... (one per frame; all people of a frame together)")
+    parser.add_argument(
+        "--masks", metavar="DIR", help="write person masks DIR/00000.png... (one per frame; all people of a frame together)"
+    )
     parser.add_argument("--estimator", default="mediapipe", metavar="NAME", help="pose estimator: mediapipe (default) or mmpose")
     parser.add_argument("--mask-estimator", default="mediapipe", metavar="NAME", help="mask estimator: mediapipe (default) or sam")
     parser.add_argument("--max-people", type=int, default=1, metavar="N", help="find up to N people (default %(default)s)")
@@ -199,7 +201,7 @@ def _convert(source: Path, args: argparse.Namespace) -> int:
 
 
 def _parts_found(poses) -> str:
-    """", 2 hands and 1 face seen": what the poses show beside the bodies (nothing when body only)."""
+    """ ", 2 hands and 1 face seen": what the poses show beside the bodies (nothing when body only)."""
     if not poses.has_hands_face:
         return ""
     from tpc.keypoints import visible

@@ -222,9 +222,7 @@ def _prepare_output(out: Path, job_id: str, fresh: bool) -> int:
     if marker.is_file():
         owner = marker.read_text(encoding="utf-8").strip()
         if owner != job_id and not fresh:
-            raise UserError(
-                f"{out} holds frames of job {owner}; pass another --out, or --job-id {owner} to finish that job"
-            )
+            raise UserError(f"{out} holds frames of job {owner}; pass another --out, or --job-id {owner} to finish that job")
     elif (out / FRAME_NAME.format(0)).exists() and not fresh:
         raise UserError(f"{out} already holds frames that tpc submit did not write; pass an empty or new --out folder")
     if fresh:

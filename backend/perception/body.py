@@ -79,4 +79,3 @@ def person_box(
         if x1 <= x0 or y1 <= y0:
             return None
     return float(x0), float(y0), float(x1), float(y1)
-

@@ -66,9 +66,7 @@ def mesh_to_ibug68(mesh: np.ndarray) -> np.ndarray:
     return np.stack([points[list(indices)].mean(axis=0) for indices in MESH_TO_IBUG68])
 
 
-def from_holistic(
-    pose: np.ndarray, left_hand: np.ndarray | None, right_hand: np.ndarray | None, face_mesh: np.ndarray | None
-) -> HandsFace:
+def from_holistic(pose: np.ndarray, left_hand: np.ndarray | None, right_hand: np.ndarray | None, face_mesh: np.ndarray | None) -> HandsFace:
     """Holistic's landmarks (in pixels: pose (33, 3) with visibility, hands (21, 2), mesh (468, 2))
     as hands and face with confidences; parts not found are all zeros."""
     visibility = np.clip(np.asarray(pose, dtype=np.float64)[:, 2], 0.0, 1.0)

@@ -72,9 +72,7 @@ class MMPosePose:
             points = np.asarray(instance["keypoints"], dtype=np.float64)
             scores = np.asarray(instance["keypoint_scores"], dtype=np.float64)
             if points.shape[0] < kp.NUM_KEYPOINTS:
-                raise UserError(
-                    f"the mmpose model gives {points.shape[0]} keypoints; a body model with the 17 COCO keypoints is needed"
-                )
+                raise UserError(f"the mmpose model gives {points.shape[0]} keypoints; a body model with the 17 COCO keypoints is needed")
             keypoints = np.column_stack([points[: kp.NUM_KEYPOINTS, :2], np.clip(scores[: kp.NUM_KEYPOINTS], 0.0, 1.0)])
             people.append(keypoints)
         people.sort(key=lambda k: -float(k[:, 2].mean()))

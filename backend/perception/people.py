@@ -158,7 +158,9 @@ class PeopleDetector:
             if view.size == person.view.size and np.allclose(view.matrix, person.view.matrix):
                 return person  # the first look was already this one
         for other in self._look(image, view, size):
-            if person_distance(other.keypoints, person.keypoints, min_shared=SHARED_KEYPOINTS) < SAME_PERSON and self._is_new(other, found, covered):
+            if person_distance(other.keypoints, person.keypoints, min_shared=SHARED_KEYPOINTS) < SAME_PERSON and self._is_new(
+                other, found, covered
+            ):
                 return other
         return None
 

@@ -160,9 +160,7 @@ def person_prompts(people: Sequence[Detection], size: tuple[int, int]) -> list[S
             prompts.append(None)
             continue
         labels = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))]).astype(np.int64)
-        prompts.append(
-            SamPrompt(np.concatenate([positive, negative]), labels, None if box is None else np.array(box, dtype=np.float64))
-        )
+        prompts.append(SamPrompt(np.concatenate([positive, negative]), labels, None if box is None else np.array(box, dtype=np.float64)))
     return prompts
 
 

@@ -129,9 +129,7 @@ class PeopleTracks:
         ids: list[int | None] = [None] * len(people)
         known = list(self.tracks)
         if known and people:
-            cost = np.array(
-                [[person_distance(p, self.tracks[t].keypoints, min_shared=SHARED_KEYPOINTS) for t in known] for p in people]
-            )
+            cost = np.array([[person_distance(p, self.tracks[t].keypoints, min_shared=SHARED_KEYPOINTS) for t in known] for p in people])
             for row, col in min_cost_assignment(np.where(np.isfinite(cost), cost, 1e6)):
                 if cost[row, col] < SAME_TRACK:
                     ids[row] = known[col]
@@ -162,9 +160,9 @@ class PeopleTracks:
         if found is None:
             return BODY_ONLY
         parts = {"left_hand": found.left_hand, "right_hand": found.right_hand, "face": found.face}
-        return HandsFace(**{
-            name: None if points is None else self.smooth(track_id, seconds, points, name) for name, points in parts.items()
-        })
+        return HandsFace(
+            **{name: None if points is None else self.smooth(track_id, seconds, points, name) for name, points in parts.items()}
+        )
 
 
 @dataclass
@@ -208,7 +206,9 @@ def extract_video_poses(
             if size is None:
                 size = (image.shape[1], image.shape[0])
                 if max(size) > MAX_CANVAS:
-                    raise UserError(f"video {video.path} is {size[0]}x{size[1]}; at most {MAX_CANVAS} pixels a side are supported, scale it down first")
+                    raise UserError(
+                        f"video {video.path} is {size[0]}x{size[1]}; at most {MAX_CANVAS} pixels a side are supported, scale it down first"
+                    )
                 tracks = PeopleTracks(smoothing, unit=float(size[1]))
             elif (image.shape[1], image.shape[0]) != size:
                 image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -235,8 +235,7 @@ def extract_video_poses(
             warning = f"video {video.path}: {video.error}; kept the {len(frames)} frames before it"
         elif len(frames) < video.frame_count - 1:  # one frame of slack: durations round
             warning = (
-                f"video {video.path} announces {video.frame_count} frames but only {len(frames)} could be decoded; "
-                "is the file cut short?"
+                f"video {video.path} announces {video.frame_count} frames but only {len(frames)} could be decoded; is the file cut short?"
             )
         fps = video.fps if math.isfinite(video.fps) and video.fps > 0 else 30.0
         return VideoPoses(PoseSequence(size[0], size[1], fps, frames, parts), warning)

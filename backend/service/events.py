@@ -70,7 +70,9 @@ class JobDeleted:
 
 
 Event = FrameWritten | JobProgress | JobFinished | SubmitAdmitted | RequestRefused | JobDeleted
-_KINDS: dict[str, type] = {kind.__name__: kind for kind in (FrameWritten, JobProgress, JobFinished, SubmitAdmitted, RequestRefused, JobDeleted)}
+_KINDS: dict[str, type] = {
+    kind.__name__: kind for kind in (FrameWritten, JobProgress, JobFinished, SubmitAdmitted, RequestRefused, JobDeleted)
+}
 _FIELDS: dict[type, tuple[str, ...]] = {kind: tuple(f.name for f in fields(kind)) for kind in _KINDS.values()}
 
 

@@ -204,12 +204,12 @@ def prepare_job(job_id: str, folder: JobFolder, settings: RenderSettings, scratc
     if inputs.target_masks is not None:
         _check_count(inputs.target_masks, len(poses))
         masks = _LazyMasks(inputs.target_masks, lambda data, i: _mask(data, f"target mask {i}", poses.size))
-    return PreparedJob(job_id, image, people, poses, settings, masks, scratch=scratch if scratch is not None else FolderScratch(folder.scratch))
+    return PreparedJob(
+        job_id, image, people, poses, settings, masks, scratch=scratch if scratch is not None else FolderScratch(folder.scratch)
+    )
 
 
-def _reference_people(
-    folder: JobFolder, inputs: JobInputs, image: np.ndarray, poses: PoseSequence
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def _reference_people(folder: JobFolder, inputs: JobInputs, image: np.ndarray, poses: PoseSequence) -> list[tuple[np.ndarray, np.ndarray]]:
     """Keypoints and mask of each reference person: what the client sent, completed by perception.
 
     What perception adds is stored beside the inputs (exactly: float64 keypoints, lossless masks) and

@@ -141,13 +141,20 @@ class Journal:
         return self._read("SELECT COUNT(*) FROM frames WHERE job_id = ?", (job_id,))[0][0]
 
     def _records(self, clause: str, parameters: Iterable) -> list[JobRecord]:
-        rows = self._read(
-            f"SELECT {_COLUMNS}, (SELECT COUNT(*) FROM frames f WHERE f.job_id = jobs.job_id) FROM jobs {clause}", parameters
-        )
+        rows = self._read(f"SELECT {_COLUMNS}, (SELECT COUNT(*) FROM frames f WHERE f.job_id = jobs.job_id) FROM jobs {clause}", parameters)
         return [
             JobRecord(
-                job_id=r[0], state=r[1], engine=r[2], settings=json.loads(r[3]), digest=r[4], total=r[5],
-                error_code=r[6], error_message=r[7], created=r[8], updated=r[9], done=r[10],
+                job_id=r[0],
+                state=r[1],
+                engine=r[2],
+                settings=json.loads(r[3]),
+                digest=r[4],
+                total=r[5],
+                error_code=r[6],
+                error_message=r[7],
+                created=r[8],
+                updated=r[9],
+                done=r[10],
             )  # fmt: skip
             for r in rows
         ]

@@ -68,9 +68,7 @@ def connect(address: str) -> dict[str, float]:
         else:
             ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(
-            f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", ErrorCode.RAY_UNREACHABLE
-        ) from None
+        raise UserError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", ErrorCode.RAY_UNREACHABLE) from None
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_sigterm)
@@ -115,17 +113,14 @@ class RayWorkers:
         parts: dict[str, Any],
         on_none_left: Callable[[UserError], None],
     ) -> None:
-        actor = ray.remote(TpcWorker).options(
-            num_gpus=gpus_per_worker, num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=4
-        )
+        actor = ray.remote(TpcWorker).options(num_gpus=gpus_per_worker, num_cpus=1, max_restarts=-1, max_task_retries=0, max_concurrency=4)
         self._losses: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._withdrawn = 0
         self._on_none_left = on_none_left
         log_level = logging.getLogger("tpc_backend").getEffectiveLevel()
         self.threads = [
-            RemoteWorker(f"tpc-worker-{i}", actor.remote(engine_options, default_engine, log_level), self, **parts)
-            for i in range(count)
+            RemoteWorker(f"tpc-worker-{i}", actor.remote(engine_options, default_engine, log_level), self, **parts) for i in range(count)
         ]
 
     def withdraw(self, worker: RemoteWorker, problem: str) -> None:

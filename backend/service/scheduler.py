@@ -29,9 +29,7 @@ def check_deletable(record: JobRecord) -> None:
     """Refuse (UserError ``job_active``) to delete a job that is queued or running."""
     if not record.finished:
         job_id = record.job_id
-        raise UserError(
-            f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", ErrorCode.JOB_ACTIVE
-        )
+        raise UserError(f"job {job_id} is {record.state}; cancel it first (tpc cancel {job_id}), then delete it", ErrorCode.JOB_ACTIVE)
 
 
 @dataclass(frozen=True)
@@ -105,9 +103,7 @@ class Scheduler:
                 raise unknown_job(job_id)
             check_deletable(record)
             if job_id in self._running:
-                raise UserError(
-                    f"job {job_id} is still stopping after its cancel; delete it again in a moment", ErrorCode.JOB_ACTIVE
-                )
+                raise UserError(f"job {job_id} is still stopping after its cancel; delete it again in a moment", ErrorCode.JOB_ACTIVE)
             self.journal.delete(job_id)
             return record
 

@@ -63,9 +63,7 @@ def load_curve(secret_key: str | os.PathLike | None, allow: str | os.PathLike | 
     if not allowed.is_dir():
         raise UserError(f"--allow {allowed} is not a folder; pass the folder that holds the allowed clients' .key files")
     if not any(allowed.glob("*.key")):
-        raise UserError(
-            f"the allow-list folder {allowed} holds no client public keys (*.key); copy them there from `tpc-backend keys`"
-        )
+        raise UserError(f"the allow-list folder {allowed} holds no client public keys (*.key); copy them there from `tpc-backend keys`")
     return CurveKeys(public, secret, allowed)
 
 

@@ -158,9 +158,7 @@ class BackendService:
             pool = None
             workers = [Worker(f"tpc-worker-{i}", self._engines, **parts) for i in range(options.workers or 1)]
         else:
-            pool = ray_pool.RayWorkers(
-                ray_workers, options.gpus_per_worker, options.engine_options, options.engine, parts, self._stop_for
-            )
+            pool = ray_pool.RayWorkers(ray_workers, options.gpus_per_worker, options.engine_options, options.engine, parts, self._stop_for)
             workers = pool.threads
         self._intake.start()
         for worker in workers:
@@ -306,9 +304,7 @@ class BackendService:
             raise UserError("the backend is shutting down; submit again once it is back", ErrorCode.SHUTTING_DOWN)
         key = (identity, req)
         if key in self._pending or key in self._streams:
-            raise UserError(
-                f"request {req} is already in progress on this connection; use a new request id", ErrorCode.BAD_MESSAGE
-            )
+            raise UserError(f"request {req} is already in progress on this connection; use a new request id", ErrorCode.BAD_MESSAGE)
         self._pending[key] = _Pending(message.job_id, time.monotonic())
         self._intake.put(identity, req, message)
 

@@ -88,9 +88,7 @@ class _JobView:
 class Streams:
     """Every open stream, by request, and the followed jobs' state as far as streaming needs it."""
 
-    def __init__(
-        self, send: Send, frames: FrameCache, data: DataFolder, queue_position: Callable[[str], int | None]
-    ) -> None:
+    def __init__(self, send: Send, frames: FrameCache, data: DataFolder, queue_position: Callable[[str], int | None]) -> None:
         self._send = send
         self._frames = frames
         self._data = data
@@ -123,9 +121,7 @@ class Streams:
         if start > record.total:
             raise UserError(f"start frame {start} is past the end of job {record.job_id} ({record.total} frames)")
         if sum(1 for key in self._streams if key[0] == identity) >= MAX_STREAMS_PER_CLIENT:
-            raise UserError(
-                f"this connection already follows {MAX_STREAMS_PER_CLIENT} jobs; open another connection", ErrorCode.TOO_LARGE
-            )
+            raise UserError(f"this connection already follows {MAX_STREAMS_PER_CLIENT} jobs; open another connection", ErrorCode.TOO_LARGE)
         now = time.monotonic()
         key = (identity, req)
         if key in self._streams:

@@ -73,14 +73,26 @@ def test_hostile_job_contents_get_error_replies(peer, example):
     hand, face = [[10.0, 20.0, 0.9]] * 21, [[10.0, 20.0, 0.9]] * 68
     cases = {
         "nan keypoints": (json.dumps(nan_poses).encode(), arguments["reference_image"], "keypoint 3"),
-        "short hand": (with_parts(hands={"left": hand[:20], "right": hand}), arguments["reference_image"],
-                       r"frame 0, person 0: left hand points must be a list of 21 \[x, y, confidence\] triples, got 20"),
-        "nan face": (with_parts(face=face[:3] + [[math.nan, 1.0, 1.0]] + face[4:]), arguments["reference_image"],
-                     r"face point 3 \(jaw 3\) has a value that is not a finite number"),
-        "far hand": (with_parts(hands={"right": hand[:5] + [[1e12, 1.0, 1.0]] + hand[6:]}), arguments["reference_image"],
-                     r"right hand point 5 \(index_mcp\) lies more than 1000000 pixels off the canvas"),
-        "face confidence": (with_parts(face=face[:67] + [[1.0, 1.0, 3.0]]), arguments["reference_image"],
-                            r"face point 67 \(inner_lips 7\) has confidence 3.0, outside 0..1"),
+        "short hand": (
+            with_parts(hands={"left": hand[:20], "right": hand}),
+            arguments["reference_image"],
+            r"frame 0, person 0: left hand points must be a list of 21 \[x, y, confidence\] triples, got 20",
+        ),
+        "nan face": (
+            with_parts(face=face[:3] + [[math.nan, 1.0, 1.0]] + face[4:]),
+            arguments["reference_image"],
+            r"face point 3 \(jaw 3\) has a value that is not a finite number",
+        ),
+        "far hand": (
+            with_parts(hands={"right": hand[:5] + [[1e12, 1.0, 1.0]] + hand[6:]}),
+            arguments["reference_image"],
+            r"right hand point 5 \(index_mcp\) lies more than 1000000 pixels off the canvas",
+        ),
+        "face confidence": (
+            with_parts(face=face[:67] + [[1.0, 1.0, 3.0]]),
+            arguments["reference_image"],
+            r"face point 67 \(inner_lips 7\) has confidence 3.0, outside 0..1",
+        ),
         "hands not an object": (with_parts(hands=[hand, hand]), arguments["reference_image"], r"hands must be an object"),
         "empty image": (json.dumps(arguments["poses"]).encode(), b"", "empty"),
         "undecodable image": (json.dumps(arguments["poses"]).encode(), b"\xff\xd8\xff" + b"\x00" * 500, "not an image"),
@@ -88,7 +100,9 @@ def test_hostile_job_contents_get_error_replies(peer, example):
         "deep json": (b"[" * 100000 + b"]" * 100000, arguments["reference_image"], "nested too deeply|expected a JSON object"),
     }
     for req, (name, (poses, image, sentence)) in enumerate(cases.items(), start=100):
-        submit = Submit(f"hostile-{req}", image, poses, {}, json.dumps(arguments["reference_keypoints"]).encode(), arguments["reference_mask"])
+        submit = Submit(
+            f"hostile-{req}", image, poses, {}, json.dumps(arguments["reference_keypoints"]).encode(), arguments["reference_mask"]
+        )
         error = error_of(peer, codec.encode(submit, req))
         assert error.code == "bad_input" and error.job_id == f"hostile-{req}", name
         assert re.search(sentence, error.message), (name, error.message)
@@ -149,8 +163,16 @@ def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, peer, exam
         codec.encode(Status("tiny"), 5),
         codec.encode(Heartbeat("tiny", 0), 6),
         codec.encode(Frames("tiny", 0, (b"png",)), 7),
-        codec.encode(Submit("fuzz-files", b"img", pose_documents=(("a_0.json", b'{"people": []}'), ("a_1.json", b"{}")),
-                            pose_canvas=(64, 64), pose_fps=24.0), 8),  # fmt: skip
+        codec.encode(
+            Submit(
+                "fuzz-files",
+                b"img",
+                pose_documents=(("a_0.json", b'{"people": []}'), ("a_1.json", b"{}")),
+                pose_canvas=(64, 64),
+                pose_fps=24.0,
+            ),
+            8,
+        ),  # fmt: skip
     ]
     replies = {"error": 0, "other": 0}
 

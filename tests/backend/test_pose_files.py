@@ -143,11 +143,14 @@ def test_pose_files_the_protocol_refuses_are_answered_before_anything_is_read(sh
         "a path for a name": (variant(pose_documents=["../x.json", *header["pose_documents"][1:]]), "bad_message", "file names"),
         "more names than files": (variant(pose_documents=[*header["pose_documents"], "extra.json"]), "bad_message", "declares"),
         "both kinds of poses": (  # the PoseSequence buffer comes right after the image
-            [*variant(buffers={**header["buffers"], "poses": [2]})[:2], b"{}", *good[2:]], "bad_message", "it carries both",
+            [*variant(buffers={**header["buffers"], "poses": [2]})[:2], b"{}", *good[2:]],
+            "bad_message",
+            "it carries both",
         ),
         "too many bytes": (
             variant(buffers={**header["buffers"], "pose_documents": [MAX_POSE_DOCUMENT_BYTES // 2 + 1] * 2 + sizes[2:]}),
-            "too_large", "together",
+            "too_large",
+            "together",
         ),
         "a canvas of nothing": (variant(pose_canvas=[0, SIZE]), "bad_message", "pose_canvas"),
     }

@@ -163,7 +163,11 @@ def test_status_lists_the_newest_jobs(shared_backend, example):
         ({"poses": {"format": "coco17", "width": 0, "height": 64, "frames": []}}, "bad_input", "width must be a whole number"),
         ({"target_masks": [b"not a png"]}, "bad_input", "has 3 frames but 1 target masks"),
         ({"target_masks": [b"not a png"] * 3}, "bad_input", "target mask 0 is not an image"),
-        ({"reference_keypoints": {"format": "coco17", "width": 10, "height": 10, "frames": [{"people": []}]}}, "bad_input", "must describe the 512x512 reference image, not a 10x10 one"),
+        (
+            {"reference_keypoints": {"format": "coco17", "width": 10, "height": 10, "frames": [{"people": []}]}},
+            "bad_input",
+            "must describe the 512x512 reference image, not a 10x10 one",
+        ),
     ],
 )
 def test_bad_inputs_are_refused_before_they_are_journaled(shared_backend, example, change, code, sentence):

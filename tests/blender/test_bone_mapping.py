@@ -46,52 +46,80 @@ def _sided(left: tuple[str, ...], right: tuple[str, ...]) -> dict[str, str]:
 # index finger's base and tip (None: the rig has no fingers).
 EXPECTED = {
     "mixamo": (
-        _sided(*(tuple(f"mixamorig:{side}{part}" for part in ("Arm", "ForeArm", "Hand", "UpLeg", "Leg", "Foot")) for side in ("Left", "Right"))),
-        "mixamorig:Head", "mixamorig:LeftEye", (("mixamorig:LeftHandIndex1", "HEAD"), ("mixamorig:LeftHandIndex4", "HEAD")),
+        _sided(
+            *(tuple(f"mixamorig:{side}{part}" for part in ("Arm", "ForeArm", "Hand", "UpLeg", "Leg", "Foot")) for side in ("Left", "Right"))
+        ),
+        "mixamorig:Head",
+        "mixamorig:LeftEye",
+        (("mixamorig:LeftHandIndex1", "HEAD"), ("mixamorig:LeftHandIndex4", "HEAD")),
     ),
     "unreal_ue5": (
         _sided(*(tuple(f"{part}_{side}" for part in ("upperarm", "lowerarm", "hand", "thigh", "calf", "foot")) for side in "lr")),
-        "head", None, (("index_01_l", "HEAD"), ("index_03_l", "TAIL")),
+        "head",
+        None,
+        (("index_01_l", "HEAD"), ("index_03_l", "TAIL")),
     ),
     "metahuman": (
         _sided(*(tuple(f"{part}_{side}" for part in ("upperarm", "lowerarm", "hand", "thigh", "calf", "foot")) for side in "lr")),
-        "head", "FACIAL_L_Eye", (("index_01_l", "HEAD"), ("index_03_l", "TAIL")),
+        "head",
+        "FACIAL_L_Eye",
+        (("index_01_l", "HEAD"), ("index_03_l", "TAIL")),
     ),
     "character_creator": (
         _sided(*(tuple(f"CC_Base_{side}_{part}" for part in ("Upperarm", "Forearm", "Hand", "Thigh", "Calf", "Foot")) for side in "LR")),
-        "CC_Base_Head", "CC_Base_L_Eye", (("CC_Base_L_Index1", "HEAD"), ("CC_Base_L_Index3", "TAIL")),
+        "CC_Base_Head",
+        "CC_Base_L_Eye",
+        (("CC_Base_L_Index1", "HEAD"), ("CC_Base_L_Index3", "TAIL")),
     ),
     "vroid": (
-        _sided(*(tuple(f"J_Bip_{side}_{part}" for part in ("UpperArm", "LowerArm", "Hand", "UpperLeg", "LowerLeg", "Foot")) for side in "LR")),
-        "J_Bip_C_Head", "J_Adj_L_FaceEye", (("J_Bip_L_Index1", "HEAD"), ("J_Bip_L_Index3", "TAIL")),
+        _sided(
+            *(tuple(f"J_Bip_{side}_{part}" for part in ("UpperArm", "LowerArm", "Hand", "UpperLeg", "LowerLeg", "Foot")) for side in "LR")
+        ),
+        "J_Bip_C_Head",
+        "J_Adj_L_FaceEye",
+        (("J_Bip_L_Index1", "HEAD"), ("J_Bip_L_Index3", "TAIL")),
     ),
     "daz_genesis8": (
         _sided(*(tuple(f"{side}{part}" for part in ("ShldrBend", "ForearmBend", "Hand", "ThighBend", "Shin", "Foot")) for side in "lr")),
-        "head", "lEye", (("lIndex1", "HEAD"), ("lIndex3", "TAIL")),
+        "head",
+        "lEye",
+        (("lIndex1", "HEAD"), ("lIndex3", "TAIL")),
     ),
     "smpl": (
         _sided(*(tuple(f"m_avg_{side}_{part}" for part in ("Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")) for side in "LR")),
-        "m_avg_Head", None, None,
+        "m_avg_Head",
+        None,
+        None,
     ),
     "smplx": (
         _sided(*(tuple(f"{side}_{part}" for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")) for side in ("left", "right"))),
-        "head", "left_eye_smplhf", (("left_index1", "HEAD"), ("left_index3", "TAIL")),
+        "head",
+        "left_eye_smplhf",
+        (("left_index1", "HEAD"), ("left_index3", "TAIL")),
     ),
     "biped": (
         _sided(*(tuple(f"Bip01 {side} {part}" for part in ("UpperArm", "Forearm", "Hand", "Thigh", "Calf", "Foot")) for side in "LR")),
-        "Bip01 Head", None, (("Bip01 L Finger1", "HEAD"), ("Bip01 L Finger12", "TAIL")),
+        "Bip01 Head",
+        None,
+        (("Bip01 L Finger1", "HEAD"), ("Bip01 L Finger12", "TAIL")),
     ),
     "rigify_metarig": (
         _sided(*(tuple(f"{part}.{side}" for part in ("upper_arm", "forearm", "hand", "thigh", "shin", "foot")) for side in "LR")),
-        "spine.006", "eye.L", (("f_index.01.L", "HEAD"), ("f_index.03.L", "TAIL")),
+        "spine.006",
+        "eye.L",
+        (("f_index.01.L", "HEAD"), ("f_index.03.L", "TAIL")),
     ),
     "cmu": (
         _sided(*(tuple(f"{side}{part}" for part in ("Arm", "ForeArm", "Hand", "UpLeg", "Leg", "Foot")) for side in ("Left", "Right"))),
-        "Head", None, (("LeftHandIndex1", "HEAD"), ("LeftHandIndex1", "TAIL")),
+        "Head",
+        None,
+        (("LeftHandIndex1", "HEAD"), ("LeftHandIndex1", "TAIL")),
     ),
     "bandai_namco": (
         _sided(*(tuple(f"{part}_{side}" for part in ("UpperArm", "LowerArm", "Hand", "UpperLeg", "LowerLeg", "Foot")) for side in "LR")),
-        "Head", None, None,
+        "Head",
+        None,
+        None,
     ),
 }
 

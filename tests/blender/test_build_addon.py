@@ -42,13 +42,15 @@ def test_the_zip_holds_the_addon_the_vendored_protocol_and_the_wheels_its_manife
     expected_addon = _sources(ROOT / "blender_addon")
     expected_addon.pop("blender_manifest.toml")
     assert addon == expected_addon
-    vendored = {name[len("vendor/tpc_protocol/"):]: data for name, data in files.items() if name.startswith("vendor/tpc_protocol/")}
+    vendored = {name[len("vendor/tpc_protocol/") :]: data for name, data in files.items() if name.startswith("vendor/tpc_protocol/")}
     assert vendored == _sources(ROOT / "protocol")
     assert "vendor/__init__.py" in files
 
 
 def test_the_release_manifest_lists_all_four_platforms_and_keeps_its_tables():
-    text = build_addon.manifest_text(list(build_addon.PLATFORMS), ["a-1-cp311-cp311-win_amd64.whl", "b-2-cp311-cp311-macosx_11_0_arm64.whl"])
+    text = build_addon.manifest_text(
+        list(build_addon.PLATFORMS), ["a-1-cp311-cp311-win_amd64.whl", "b-2-cp311-cp311-macosx_11_0_arm64.whl"]
+    )
     manifest = tomllib.loads(text)
     assert manifest["platforms"] == ["linux-x64", "windows-x64", "macos-arm64", "macos-x64"]
     assert manifest["wheels"] == ["./wheels/a-1-cp311-cp311-win_amd64.whl", "./wheels/b-2-cp311-cp311-macosx_11_0_arm64.whl"]

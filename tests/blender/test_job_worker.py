@@ -113,7 +113,9 @@ def test_error_sentences():
     folder = Path("/renders/take")
     assert job_messages.sentence(ValueError("no answer from the backend")) == "No answer from the backend."
     full = job_messages.disk_problem(folder, OSError(errno.ENOSPC, "No space left on device"))
-    assert full == f"Cannot write frames to {folder}: the disk is full. Free some space, then press Re-attach to collect the remaining frames."
+    assert (
+        full == f"Cannot write frames to {folder}: the disk is full. Free some space, then press Re-attach to collect the remaining frames."
+    )
     assert job_messages.kept(folder, 0) == "" and job_messages.kept(folder, 3) == f"The frames that arrived are kept in {folder}."
     assert job_messages.backend_stopped("j1", RuntimeError("bad poses."), "") == "The backend stopped job j1: bad poses."
     assert job_messages.join("", " A. ", "", "B.") == "A. B."

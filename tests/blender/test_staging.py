@@ -17,7 +17,13 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.mark.parametrize(
     "height, unit, metres",
-    [(1.75, "metres", 1.75), (168.0, "centimetres", 1.68), (1810.0, "millimetres", 1.81), (69.0, "inches", 1.7526), (27.9, "CMU units", 1.5748)],
+    [
+        (1.75, "metres", 1.75),
+        (168.0, "centimetres", 1.68),
+        (1810.0, "millimetres", 1.81),
+        (69.0, "inches", 1.7526),
+        (27.9, "CMU units", 1.5748),
+    ],
 )
 def test_the_unit_is_the_one_that_makes_a_human_height(height, unit, metres):
     found = staging.detect_unit(height)

@@ -36,7 +36,10 @@ def inputs(tmp_path_factory, astronaut):
     for i in range(12):
         motion = Similarity(scale=1.0 - 0.04 * i, angle=np.radians(4 * i), translation=(10.0 * i, 5.0 * i))
         frames.append([motion.apply(points)])
-        write_png(folder / "masks" / f"{i:05d}.png", cv2.warpAffine(mask.astype(np.uint8) * 255, motion.matrix, (512, 512), flags=cv2.INTER_NEAREST))
+        write_png(
+            folder / "masks" / f"{i:05d}.png",
+            cv2.warpAffine(mask.astype(np.uint8) * 255, motion.matrix, (512, 512), flags=cv2.INTER_NEAREST),
+        )
     PoseSequence(512, 512, 24.0, frames).save(folder / "poses.json")
     return folder
 
@@ -115,11 +118,22 @@ def test_user_errors_are_one_sentence_and_exit_2(inputs, tmp_path, astronaut):
         "bad json": (["--poses", str(write_json(tmp_path / "text.json", "hello"))], "text.json is not a pose file TPC Animate knows"),
         "nan keypoints": (["--poses", str(write_json(tmp_path / "nan.json", nan_poses))], "frame 3, person 0: keypoint 5"),
         "zero frames": (
-            ["--poses", str(write_json(tmp_path / "empty.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": []}))],
+            [
+                "--poses",
+                str(write_json(tmp_path / "empty.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": []})),
+            ],
             "no frames",
         ),
         "nobody anywhere": (
-            ["--poses", str(write_json(tmp_path / "nobody.json", {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": [{"people": []}] * 3}))],
+            [
+                "--poses",
+                str(
+                    write_json(
+                        tmp_path / "nobody.json",
+                        {"format": "coco17", "width": 512, "height": 512, "fps": 24, "frames": [{"people": []}] * 3},
+                    )
+                ),
+            ],
             "none of the 3 frames .* has a person",
         ),
         "mask size": (["--reference-mask", str(tmp_path / "small.png")], "must be 512x512"),
@@ -211,7 +225,9 @@ def test_without_reference_hints_a_photo_without_people_is_one_sentence(inputs, 
     import skimage.data
 
     write_png(tmp_path / "coffee.png", skimage.data.coffee())
-    result = run("calibrate", "--reference", str(tmp_path / "coffee.png"), "--poses", str(inputs / "poses.json"), "--out", str(tmp_path / "out"))
+    result = run(
+        "calibrate", "--reference", str(tmp_path / "coffee.png"), "--poses", str(inputs / "poses.json"), "--out", str(tmp_path / "out")
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tpc: error: reference image ") and "no person was found" in lines[0]

@@ -156,14 +156,29 @@ def test_every_failure_is_one_sentence(photos, tmp_path):
     out = ["--out", str(tmp_path / "out.json")]
     image = str(photos / "astronaut.png")
     cases = {
-        "no person": ([str(photos / "coffee.png")], r"photo .*coffee.png: no person was found in the image, also turned by 90, 180 and 270 degrees and zoomed in"),
+        "no person": (
+            [str(photos / "coffee.png")],
+            r"photo .*coffee.png: no person was found in the image, also turned by 90, 180 and 270 degrees and zoomed in",
+        ),
         "unknown estimator": ([image, "--estimator", "openpose"], r"unknown pose estimator 'openpose'; choose mediapipe or mmpose"),
         "unknown mask estimator": ([image, "--mask-estimator", "grabcut"], r"unknown mask estimator 'grabcut'; choose mediapipe or sam"),
-        "mmpose missing": ([image, "--estimator", "mmpose"], r"needs MMPose, which is not installed: pip install -U openmim && mim install"),
-        "sam checkpoint missing": ([image, "--mask-estimator", "sam"], r"needs a SAM checkpoint on this machine: pass --sam-checkpoint PATH"),
-        "sam checkpoint not there": ([image, "--mask-estimator", "sam", "--sam-checkpoint", str(tmp_path / "sam.pth")], r"SAM checkpoint .*sam.pth does not exist"),
+        "mmpose missing": (
+            [image, "--estimator", "mmpose"],
+            r"needs MMPose, which is not installed: pip install -U openmim && mim install",
+        ),
+        "sam checkpoint missing": (
+            [image, "--mask-estimator", "sam"],
+            r"needs a SAM checkpoint on this machine: pass --sam-checkpoint PATH",
+        ),
+        "sam checkpoint not there": (
+            [image, "--mask-estimator", "sam", "--sam-checkpoint", str(tmp_path / "sam.pth")],
+            r"SAM checkpoint .*sam.pth does not exist",
+        ),
         "unreadable image": ([str(tmp_path / "broken.png")], r"photo .*broken.png is not an image OpenCV can read"),
-        "unreadable video": ([str(tmp_path / "broken.mp4")], r"video .*broken.mp4 cannot be opened \(.*\); is it an mp4, mov or webm file\?"),
+        "unreadable video": (
+            [str(tmp_path / "broken.mp4")],
+            r"video .*broken.mp4 cannot be opened \(.*\); is it an mp4, mov or webm file\?",
+        ),
         "unknown input": ([str(tmp_path / "notes.txt")], r"is not a photo \(.png, .*\), a video \(.mp4, .*\) or pose files"),
         "missing input": ([str(tmp_path / "nope.jpg")], r"input .*nope.jpg does not exist"),
         "masks of pose files": ([str(tmp_path), "--masks", str(tmp_path / "m")], r"--masks needs a photo or a video"),

@@ -122,7 +122,10 @@ def test_pull_without_internet_is_one_sentence(tmp_path):
 def test_a_models_folder_that_is_a_file_is_one_sentence(tmp_path):
     (tmp_path / "plain").write_text("not a folder")
     clash = run(BACKEND, "models", "tiny", str(tmp_path / "plain"))
-    assert clash.returncode == 2 and clash.stderr.strip() == f"tpc-backend: error: {tmp_path / 'plain'} exists and is not a folder; give a folder for the models"
+    assert (
+        clash.returncode == 2
+        and clash.stderr.strip() == f"tpc-backend: error: {tmp_path / 'plain'} exists and is not a folder; give a folder for the models"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -60,9 +60,15 @@ def test_a_separate_reference_unet_folder_is_loaded_on_its_own(tiny_models, tmp_
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda root: (root / "models.json").unlink(), r"is not a models folder \(no models.json\); create one with `tpc-backend models convert` .* `tpc-backend models pull"),
+        (
+            lambda root: (root / "models.json").unlink(),
+            r"is not a models folder \(no models.json\); create one with `tpc-backend models convert` .* `tpc-backend models pull",
+        ),
         (lambda root: (root / "models.json").write_text("{"), "is not readable JSON"),
-        (lambda root: shutil.rmtree(root / "controlnet"), r"the controlnet folder .* has no config.json; it must be a diffusers-format OpenPose ControlNetModel"),
+        (
+            lambda root: shutil.rmtree(root / "controlnet"),
+            r"the controlnet folder .* has no config.json; it must be a diffusers-format OpenPose ControlNetModel",
+        ),
         (lambda root: _edit(root, resolution=30), "resolution must be a whole number of pixels from 64 to 4096"),
         (lambda root: _edit(root, format="other"), "is not a TPC Animate models manifest"),
     ],
@@ -82,7 +88,10 @@ def test_a_component_of_the_wrong_kind_is_one_sentence(tiny_models, tmp_path):
     manifest = json.loads((root / "models.json").read_text())
     manifest["components"]["controlnet"] = "vae"  # a folder with a config, but not a ControlNet
     (root / "models.json").write_text(json.dumps(manifest))
-    with pytest.raises(UserError, match=r"the controlnet folder .*vae holds 'AutoencoderKL', not 'ControlNetModel' \(OpenPose ControlNetModel\); fix models.json"):
+    with pytest.raises(
+        UserError,
+        match=r"the controlnet folder .*vae holds 'AutoencoderKL', not 'ControlNetModel' \(OpenPose ControlNetModel\); fix models.json",
+    ):
         ModelFolder.read(root)
 
 

@@ -40,7 +40,10 @@ def moore(moore_models):
 
 def test_every_released_tensor_is_kept_bit_for_bit_and_only_the_reference_head_is_made_up(moore_release, moore_models):
     root = moore_models.root
-    written = {name: load_file(root / name / "diffusion_pytorch_model.safetensors") for name in ("unet", "reference_unet", "motion_adapter", "pose_guider")}
+    written = {
+        name: load_file(root / name / "diffusion_pytorch_model.safetensors")
+        for name in ("unet", "reference_unet", "motion_adapter", "pose_guider")
+    }
     sources = {name: torch.load(moore_release / f"{file}.pth", weights_only=True) for name, file in
                (("unet", "denoising_unet"), ("reference_unet", "reference_unet"), ("motion_adapter", "motion_module"), ("pose_guider", "pose_guider"))}  # fmt: skip
     for name, tensors in sources.items():
@@ -73,7 +76,9 @@ def test_the_converted_models_reproduce_moore_animateanyones_own_forward(moore):
         predicted = moore.unet_prediction(model_input, t, context, poses, [banks], reference_reads(frames, None, unconditional=True))
         plain = moore.unet_prediction(model_input, t, context, poses, [], [()] * 2 * frames)
     difference = (predicted - PARITY["prediction"]).abs().max().item()
-    print(f"denoising forward vs Moore-AnimateAnyone's own: max |diff| {difference:.1e} (outputs up to {PARITY['prediction'].abs().max():.2f})")
+    print(
+        f"denoising forward vs Moore-AnimateAnyone's own: max |diff| {difference:.1e} (outputs up to {PARITY['prediction'].abs().max():.2f})"
+    )
     assert (features - PARITY["pose_features"][0].transpose(0, 1)).abs().max() <= TOLERANCE
     assert difference <= TOLERANCE
     assert (plain - PARITY["plain_prediction"]).abs().max() <= TOLERANCE
@@ -162,8 +167,14 @@ class _NotWeights:
 
 
 BROKEN = {
-    "missing file": (lambda root: (root / "pose_guider.pth").unlink(), r"lacks pose_guider.pth \(it comes from patrolli/AnimateAnyone on Hugging Face\)"),
-    "missing vae": (lambda root: shutil.rmtree(root / "sd-vae-ft-mse"), r"lacks sd-vae-ft-mse/config.json \(it comes from stabilityai/sd-vae-ft-mse"),
+    "missing file": (
+        lambda root: (root / "pose_guider.pth").unlink(),
+        r"lacks pose_guider.pth \(it comes from patrolli/AnimateAnyone on Hugging Face\)",
+    ),
+    "missing vae": (
+        lambda root: shutil.rmtree(root / "sd-vae-ft-mse"),
+        r"lacks sd-vae-ft-mse/config.json \(it comes from stabilityai/sd-vae-ft-mse",
+    ),
     "wrong shape": (
         _damage("denoising_unet.pth", lambda s: {**s, "conv_in.weight": s["conv_in.weight"][:16]}),
         r"denoising_unet.pth: conv_in.weight has shape \[16, 4, 3, 3\], but the UNet of .*config.json needs \[32, 4, 3, 3\]",
@@ -172,16 +183,27 @@ BROKEN = {
         _damage("reference_unet.pth", lambda s: {k: v for k, v in s.items() if k != "mid_block.attentions.0.proj_in.weight"}),
         r"reference_unet.pth lacks mid_block.attentions.0.proj_in.weight, which the UNet of .* needs \(1 missing in all\)",
     ),
-    "unexpected key": (_damage("pose_guider.pth", lambda s: {**s, "extra.weight": torch.zeros(1)}), r"pose_guider.pth has extra.weight, which"),
-    "a list, not a state dict": (lambda root: torch.save([1, 2], root / "motion_module.pth"), r"motion_module.pth holds a list, not a state dict"),
+    "unexpected key": (
+        _damage("pose_guider.pth", lambda s: {**s, "extra.weight": torch.zeros(1)}),
+        r"pose_guider.pth has extra.weight, which",
+    ),
+    "a list, not a state dict": (
+        lambda root: torch.save([1, 2], root / "motion_module.pth"),
+        r"motion_module.pth holds a list, not a state dict",
+    ),
     "pickled code": (
         lambda root: torch.save({"weights": _NotWeights()}, root / "motion_module.pth"),
         r"motion_module.pth is not a PyTorch state dict that loads without running code",
     ),
-    "not a pickle": (lambda root: (root / "denoising_unet.pth").write_bytes(b"<html>404</html>"), r"denoising_unet.pth is not a PyTorch state dict"),
+    "not a pickle": (
+        lambda root: (root / "denoising_unet.pth").write_bytes(b"<html>404</html>"),
+        r"denoising_unet.pth is not a PyTorch state dict",
+    ),
     "sd2 config": (
         lambda root: (root / "stable-diffusion-v1-5/unet/config.json").write_text(
-            json.dumps({**unet_config("tiny"), "cross_attention_dim": 1024, "use_linear_projection": True, "attention_head_dim": [5, 10, 20, 20]})
+            json.dumps(
+                {**unet_config("tiny"), "cross_attention_dim": 1024, "use_linear_projection": True, "attention_head_dim": [5, 10, 20, 20]}
+            )
         ),
         r"describes a Stable Diffusion 2-architecture UNet",
     ),
@@ -249,7 +271,9 @@ def moore_engine(moore_models, tmp_path_factory):
 
 def _render(engine, job):
     frames, messages = {}, []
-    engine.render(job, 0, lambda index, rgb: frames.__setitem__(index, rgb.copy()), lambda: False, lambda f, message: messages.append(message))
+    engine.render(
+        job, 0, lambda index, rgb: frames.__setitem__(index, rgb.copy()), lambda: False, lambda f, message: messages.append(message)
+    )
     return frames, messages
 
 
@@ -281,7 +305,9 @@ def test_each_release_is_shown_pose_pictures_as_it_was_trained(moore_engine, mak
     for name, engine in (("moore", moore_engine), ("musepose", muse_engine)):
         seen = []
         prepare = engine.pipeline.prepare
-        engine.pipeline.prepare = lambda inputs, *args, seen=seen, prepare=prepare, **kwargs: seen.append(inputs) or prepare(inputs, *args, **kwargs)
+        engine.pipeline.prepare = lambda inputs, *args, seen=seen, prepare=prepare, **kwargs: (
+            seen.append(inputs) or prepare(inputs, *args, **kwargs)
+        )
         try:
             _render(engine, job)
         finally:

@@ -44,7 +44,13 @@ def test_blend_weights_ramp_only_towards_shared_edges():
 
 @pytest.mark.parametrize(
     "size, resolution, expected",
-    [((512, 512), 512, (512, 512)), ((1920, 1080), 512, (512, 320)), ((1080, 1920), 512, (320, 512)), ((100, 40), 64, (64, 64)), ((640, 480), 64, (64, 64))],
+    [
+        ((512, 512), 512, (512, 512)),
+        ((1920, 1080), 512, (512, 320)),
+        ((1080, 1920), 512, (320, 512)),
+        ((100, 40), 64, (64, 64)),
+        ((640, 480), 64, (64, 64)),
+    ],
 )
 def test_working_size_keeps_the_aspect_with_sides_in_multiples_of_64(size, resolution, expected):
     assert working_size(size, resolution) == expected

@@ -165,7 +165,7 @@ def test_sam_path_runs_end_to_end_with_tiny_weights_and_maps_back(tiny_sam_check
     # as given, and keypoints and mask come back in the photo's own pixels.
     view = View.whole((512, 448), 1)
     turned = view.render(image[:448])  # (W, H) = (448, 512) after the turn
-    (keypoints, mask), = detect_people(turned, mask="sam", settings=settings)
+    ((keypoints, mask),) = detect_people(turned, mask="sam", settings=settings)
     assert mask.shape == turned.shape[:2] and mask.dtype == bool
     expected = view.points_to_view(fixture)
     face = list(kp.BODY_PARTS["face"])

@@ -61,7 +61,7 @@ def upright(detector):
 @pytest.mark.parametrize("name", PHOTOS)
 def test_packaged_photos_give_plausible_keypoints_and_masks(upright, name):
     image, fixture, fixture_mask = load_photo(name)
-    (keypoints, mask), = upright[name]
+    ((keypoints, mask),) = upright[name]
     assert keypoints.shape == (17, 3) and mask.shape == image.shape[:2] and mask.dtype == bool
     assert kp.visible(keypoints).sum() >= 7
     assert_plausible(keypoints, mask)
@@ -71,7 +71,7 @@ def test_packaged_photos_give_plausible_keypoints_and_masks(upright, name):
 
 
 def test_keypoints_outside_the_photo_have_no_confidence(upright):
-    (keypoints, _), = upright["astronaut"]
+    ((keypoints, _),) = upright["astronaut"]
     outside = (keypoints[:, 0] < 0) | (keypoints[:, 0] > 511) | (keypoints[:, 1] < 0) | (keypoints[:, 1] > 511)
     assert outside[[kp.LEFT_ANKLE, kp.RIGHT_ANKLE]].all()  # a half-length portrait: legs below the frame
     assert (keypoints[outside, 2] == 0).all()
@@ -84,7 +84,7 @@ def test_turned_photos_give_the_upright_answer(fresh, upright, name, turns):
     view = View.whole((image.shape[1], image.shape[0]), turns)
     (person,) = fresh.detect(view.render(image), 1)
     keypoints, mask = person.keypoints, person.mask
-    (expected, expected_mask), = upright[name]
+    ((expected, expected_mask),) = upright[name]
     back = back_to_upright(keypoints, view)
     seen = kp.visible(expected)
     assert np.array_equal(kp.visible(back), seen)
@@ -98,7 +98,7 @@ def test_half_size_photo_gives_the_same_keypoints_within_a_few_pixels(fresh, upr
     small = cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA)
     (person,) = fresh.detect(small, 1)
     keypoints, mask = person.keypoints, person.mask
-    (expected, expected_mask), = upright["astronaut"]
+    ((expected, expected_mask),) = upright["astronaut"]
     back = keypoints.copy()
     back[:, :2] = (keypoints[:, :2] + 0.5) * 2.0 - 0.5
     sure = kp.visible(expected, 0.9) & kp.visible(back, 0.9)

@@ -28,9 +28,7 @@ def moving(tmp_path_factory, detector):
     path = encode_video(folder / "moving.mp4", video.frames, video.fps, "mpeg4")
     calls = []
     detector.quarter_turns = 0
-    result = extract_video_poses(
-        path, detector, smoothing=None, masks_dir=folder / "masks", progress=lambda d, t: calls.append((d, t))
-    )
+    result = extract_video_poses(path, detector, smoothing=None, masks_dir=folder / "masks", progress=lambda d, t: calls.append((d, t)))
     return video, result, folder, calls
 
 
@@ -133,7 +131,10 @@ def test_two_people_keep_their_places_in_every_frame(tmp_path, detector):
 
 
 def test_a_person_missed_for_a_frame_or_two_keeps_their_place(tmp_path, detector):
-    left, right = make_driving_video("astronaut", frames=10, size=(400, 400)), make_driving_video("grace_hopper", frames=10, size=(400, 400))
+    left, right = (
+        make_driving_video("astronaut", frames=10, size=(400, 400)),
+        make_driving_video("grace_hopper", frames=10, size=(400, 400)),
+    )
     background = left.frames[0][0, 0]  # the videos' plain backdrop
     hidden = {2: "left", 3: "left", 6: "right"}  # each of them, whoever is found first, goes missing
     frames = []

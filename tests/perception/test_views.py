@@ -85,7 +85,9 @@ def test_tiles_hold_every_person_that_fits_into_half_a_tile():
                 inside = [
                     view
                     for view in tiles
-                    if ((view.points_to_view(corners)[:, :2] >= -0.5) & (view.points_to_view(corners)[:, :2] <= np.array(view.size) - 0.5)).all()
+                    if (
+                        (view.points_to_view(corners)[:, :2] >= -0.5) & (view.points_to_view(corners)[:, :2] <= np.array(view.size) - 0.5)
+                    ).all()
                 ]
                 assert inside, (size, x, y)
     tiles = zoom_tiles((512, 512))

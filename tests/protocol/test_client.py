@@ -182,4 +182,8 @@ def test_heartbeats_acknowledge_received_frames(peer):
                     lambda: sum(isinstance(m, Heartbeat) for m in server.received) >= 2, 5, "the acknowledgements never reached the peer"
                 )
     acks = [m.ack for m in server.received if isinstance(m, Heartbeat)]
-    assert acks[:2] == [ACK_EVERY, 2 * ACK_EVERY] and acks == sorted(acks) and all(m.job_id == "j" for m in server.received if isinstance(m, Heartbeat))
+    assert (
+        acks[:2] == [ACK_EVERY, 2 * ACK_EVERY]
+        and acks == sorted(acks)
+        and all(m.job_id == "j" for m in server.received if isinstance(m, Heartbeat))
+    )

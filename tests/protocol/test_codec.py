@@ -36,8 +36,13 @@ EXAMPLES = [
     Hello("blender 5.0"),
     Submit("shot010-take3", b"\x89PNG...", b'{"frames": []}', {"engine": "preview", "seed": 7, "tpc": False}),
     Submit("a", b"img", b"{}", {}, b'{"kp": 1}', b"mask", (b"m0", b"", b"m2"), start_frame=2),
-    Submit("b", b"img", pose_documents=(("clip_2_keypoints.json", b'{"people": []}'), ("clip_10.json", b"")),
-           pose_canvas=(1920, 1080), pose_fps=23.976),  # fmt: skip
+    Submit(
+        "b",
+        b"img",
+        pose_documents=(("clip_2_keypoints.json", b'{"people": []}'), ("clip_10.json", b"")),
+        pose_canvas=(1920, 1080),
+        pose_fps=23.976,
+    ),  # fmt: skip
     Submit("c", b"img", pose_documents=(("person_keypoints_val.json", b"{}"),)),
     Attach("job_1.2", 12),
     Cancel("x"),
@@ -152,7 +157,13 @@ def test_sizes_are_checked_before_anything_is_decoded():
     assert "at most" in str(refused([b"\x80" * (MAX_HEADER_BYTES + 1)], ErrorCode.TOO_LARGE))
     absurd = header(type="frames", job="x", first=0, buffers={"png": [2**62]})
     assert "declares" in str(refused([absurd, b"tiny"], ErrorCode.TOO_LARGE))
-    many = header(type="submit", job="x", settings={}, start=0, buffers={"reference_image": [MAX_PART_BYTES], "poses": [MAX_PART_BYTES], "target_masks": [MAX_PART_BYTES] * 4})
+    many = header(
+        type="submit",
+        job="x",
+        settings={},
+        start=0,
+        buffers={"reference_image": [MAX_PART_BYTES], "poses": [MAX_PART_BYTES], "target_masks": [MAX_PART_BYTES] * 4},
+    )
     refused([many, *[b""] * 6], ErrorCode.TOO_LARGE)
     assert MAX_PART_BYTES * 6 > MAX_MESSAGE_BYTES
 
@@ -211,7 +222,27 @@ msgpack_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
-field_names = st.sampled_from(["v", "type", "req", "job", "start", "settings", "buffers", "first", "fraction", "ack", "code", "message", "result", "client", "pose_documents", "pose_canvas", "pose_fps"])
+field_names = st.sampled_from(
+    [
+        "v",
+        "type",
+        "req",
+        "job",
+        "start",
+        "settings",
+        "buffers",
+        "first",
+        "fraction",
+        "ack",
+        "code",
+        "message",
+        "result",
+        "client",
+        "pose_documents",
+        "pose_canvas",
+        "pose_fps",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

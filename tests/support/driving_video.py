@@ -77,9 +77,7 @@ def make_driving_video(
     return video
 
 
-def encode_video(
-    path: str | Path, frames: list[np.ndarray], fps: float, codec: str = "mpeg4", rotation: int = 0
-) -> Path:
+def encode_video(path: str | Path, frames: list[np.ndarray], fps: float, codec: str = "mpeg4", rotation: int = 0) -> Path:
     """Encode RGB frames with PyAV (``codec`` must be in ``av.codecs_available``).
 
     ``rotation`` (degrees, counter-clockwise) is stored as the stream's display rotation, as phones

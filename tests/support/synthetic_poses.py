@@ -35,7 +35,13 @@ _LIMB_BONES = {
     (kp.RIGHT_HIP, kp.RIGHT_KNEE): "right_thigh",
     (kp.RIGHT_KNEE, kp.RIGHT_ANKLE): "right_shin",
 }
-_CORE_BONES = kp.TORSO_EDGES + ((kp.NOSE, kp.LEFT_SHOULDER), (kp.NOSE, kp.RIGHT_SHOULDER), (kp.LEFT_EAR, kp.RIGHT_EAR), (kp.NOSE, kp.LEFT_EYE), (kp.NOSE, kp.RIGHT_EYE))
+_CORE_BONES = kp.TORSO_EDGES + (
+    (kp.NOSE, kp.LEFT_SHOULDER),
+    (kp.NOSE, kp.RIGHT_SHOULDER),
+    (kp.LEFT_EAR, kp.RIGHT_EAR),
+    (kp.NOSE, kp.LEFT_EYE),
+    (kp.NOSE, kp.RIGHT_EYE),
+)
 # (root joint, middle joint, end joint, swing range, bend range) in degrees
 _CHAINS = (
     (kp.LEFT_SHOULDER, kp.LEFT_ELBOW, kp.LEFT_WRIST, 110.0, 90.0, "left_upper_arm", "left_forearm", 0.75),

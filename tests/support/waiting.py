@@ -15,9 +15,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(
-    condition: Callable[[], T], timeout: float, message: str | Callable[[], str], interval: float = 0.02
-) -> T:
+def wait_until(condition: Callable[[], T], timeout: float, message: str | Callable[[], str], interval: float = 0.02) -> T:
     """Poll ``condition()`` every ``interval`` seconds until it is truthy, and return that value.
 
     After ``timeout`` seconds fails (``AssertionError``) with ``message``; give a callable to build

@@ -61,7 +61,11 @@ def test_body_limbs_are_60_percent_ellipses_under_full_colour_joints():
     # The left upper leg runs straight down (hip (300, 300) to knee (306, 390)): 4 px each side of it.
     middle_x, middle_y = 303, 345
     assert colour(image, (middle_x + 3, middle_y)) != BLACK and colour(image, (middle_x + 6, middle_y)) == BLACK
-    assert set(map(tuple, image.reshape(-1, 3))) <= {BLACK, *OPENPOSE_COLORS, *(tuple(int(0.6 * c) for c in col) for col in OPENPOSE_COLORS)}
+    assert set(map(tuple, image.reshape(-1, 3))) <= {
+        BLACK,
+        *OPENPOSE_COLORS,
+        *(tuple(int(0.6 * c) for c in col) for col in OPENPOSE_COLORS),
+    }
 
 
 def test_hands_are_rainbow_edges_with_blue_joints():
@@ -74,7 +78,12 @@ def test_hands_are_rainbow_edges_with_blue_joints():
     # DWPose's colours: edge i of 20 has hue i / 20, times 255 as OpenCV rounds it (127.5 to 128; hue
     # 0.05 gives 76.50000000000001 in floating point, so 77).
     assert [HAND_EDGE_COLORS[i] for i in (0, 1, 5, 10, 15, 19)] == [
-        (255, 0, 0), (255, 77, 0), (128, 255, 0), (0, 255, 255), (128, 0, 255), (255, 0, 77)
+        (255, 0, 0),
+        (255, 77, 0),
+        (128, 255, 0),
+        (0, 255, 255),
+        (128, 0, 255),
+        (255, 0, 77),
     ]
     # Edges are 2 px lines: a pixel 3 px beside the middle of the first thumb bone is black.
     a, b = hand[1, :2], hand[2, :2]

@@ -29,9 +29,7 @@ BLAZEPOSE33 = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "layout, names", [("openpose_coco18", OPENPOSE_COCO18), ("body25", BODY25), ("blazepose33", BLAZEPOSE33)]
-)
+@pytest.mark.parametrize("layout, names", [("openpose_coco18", OPENPOSE_COCO18), ("body25", BODY25), ("blazepose33", BLAZEPOSE33)])
 def test_conversion_picks_every_coco_point_by_name(layout, names):
     # Encode each source point's name index in its x coordinate and check the names line up.
     source = np.array([[i, 0.0, 1.0] for i in range(len(names))])

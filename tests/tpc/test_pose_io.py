@@ -119,8 +119,14 @@ def test_every_problem_is_a_sentence_naming_the_file(tmp_path, person):
         ([("a.json", b'{"people": [{"pose_keypoints_2d": [1, 2, 3, 4]}]}')], "flat list of x, y, confidence"),
         ([("a.json", b'{"people": [{"pose_keypoints_2d": [1, 2, 0.5, 4, 5, 0.5]}]}')], "2 keypoints match no known layout"),
         ([("a.json", b'{"people": [{"face_keypoints_2d": []}]}')], "person 0: has no pose_keypoints_2d"),
-        ([("a.json", b'{"images": [{"id": 1, "width": 5, "height": 5}, {"id": 2, "width": 6, "height": 5}], "annotations": []}')], "different sizes"),
-        ([("a.json", b'{"images": [], "annotations": [{"image_id": 1, "keypoints": [1, 2]}]}')], "annotation 0 must have 51 keypoint values"),
+        (
+            [("a.json", b'{"images": [{"id": 1, "width": 5, "height": 5}, {"id": 2, "width": 6, "height": 5}], "annotations": []}')],
+            "different sizes",
+        ),
+        (
+            [("a.json", b'{"images": [], "annotations": [{"image_id": 1, "keypoints": [1, 2]}]}')],
+            "annotation 0 must have 51 keypoint values",
+        ),
     ]
     for documents, message in cases:
         with pytest.raises(PoseFormatError, match=message):

@@ -79,15 +79,27 @@ GOOD_FACE = [[1, 2, 0.5]] * 68
 @pytest.mark.parametrize(
     "parts, message",
     [
-        ({"hands": {"left": [[1, 2, 0.5]] * 20}}, r"frame 0, person 0: left hand points must be a list of 21 \[x, y, confidence\] triples, got 20$"),
-        ({"hands": {"right": GOOD_HAND[:3] + [[float("nan"), 2, 1]] + GOOD_HAND[4:]}}, r"right hand point 3 \(thumb_ip\) has a value that is not a finite number"),
-        ({"hands": {"left": GOOD_HAND[:20] + [[1e9, 2, 1]]}}, r"left hand point 20 \(pinky_tip\) lies more than 1000000 pixels off the canvas"),
+        (
+            {"hands": {"left": [[1, 2, 0.5]] * 20}},
+            r"frame 0, person 0: left hand points must be a list of 21 \[x, y, confidence\] triples, got 20$",
+        ),
+        (
+            {"hands": {"right": GOOD_HAND[:3] + [[float("nan"), 2, 1]] + GOOD_HAND[4:]}},
+            r"right hand point 3 \(thumb_ip\) has a value that is not a finite number",
+        ),
+        (
+            {"hands": {"left": GOOD_HAND[:20] + [[1e9, 2, 1]]}},
+            r"left hand point 20 \(pinky_tip\) lies more than 1000000 pixels off the canvas",
+        ),
         ({"hands": {"left": [[1, 2, 1.5]] + GOOD_HAND[1:]}}, r"left hand point 0 \(wrist\) has confidence 1.5, outside 0..1"),
         ({"hands": {"left": [[1, 2]] * 21}}, r"left hand point 0 \(wrist\) must be \[x, y, confidence\] numbers"),
         ({"hands": {"Left": GOOD_HAND}}, r"hands must be an object with \"left\" and/or \"right\" lists of 21 points, got \['Left'\]"),
         ({"hands": [GOOD_HAND, GOOD_HAND]}, r"hands must be an object .* got list"),
         ({"face": [[1, 2, 0.5]] * 70}, r"face points must be a list of 68 \[x, y, confidence\] triples, got 70"),
-        ({"face": GOOD_FACE[:40] + [[1, float("inf"), 1]] + GOOD_FACE[41:]}, r"face point 40 \(right_eye 4\) has a value that is not a finite number"),
+        (
+            {"face": GOOD_FACE[:40] + [[1, float("inf"), 1]] + GOOD_FACE[41:]},
+            r"face point 40 \(right_eye 4\) has a value that is not a finite number",
+        ),
         ({"face": GOOD_FACE[:67] + [[1, 2, -0.1]]}, r"face point 67 \(inner_lips 7\) has confidence -0.1, outside 0..1"),
         ({"face": "68 points"}, r"face points must be a list of 68 .* got str"),
     ],
@@ -138,7 +150,11 @@ def test_openpose_faces_of_68_points_and_hands_not_found_are_kept_as_they_are(pe
 @pytest.mark.parametrize(
     "key, values, message",
     [
-        ("hand_left_keypoints_2d", [1.0] * 60, r"f.json, person 0: hand_left_keypoints_2d must hold 21 points \(x, y, confidence each\), got 20"),
+        (
+            "hand_left_keypoints_2d",
+            [1.0] * 60,
+            r"f.json, person 0: hand_left_keypoints_2d must hold 21 points \(x, y, confidence each\), got 20",
+        ),
         ("face_keypoints_2d", [1.0] * 69 * 3, r"face_keypoints_2d must hold 68 or 70 points"),
         ("face_keypoints_2d", [1.0] * 209, r"face_keypoints_2d: keypoints must be a flat list of x, y, confidence numbers"),
         ("hand_right_keypoints_2d", [float("nan")] * 63, r"right hand point 0 \(wrist\) has a value that is not a finite number"),
@@ -164,7 +180,9 @@ def test_written_openpose_reads_back_the_same(tmp_path, person, extra):
     assert first["face_keypoints_2d"][-6:] == [0.0] * 6  # the pupils we never had: confidence 0
     neck = np.array(first["pose_keypoints_2d"][3:6])
     assert np.allclose(neck[:2], person[[5, 6], :2].mean(axis=0), atol=1e-3) and neck[2] == min(person[5, 2], person[6, 2])
-    assert second["pose_keypoints_2d"][3:6] == [0.0, 0.0, 0.0] and second["hand_left_keypoints_2d"] == [] and second["face_keypoints_2d"] == []
+    assert (
+        second["pose_keypoints_2d"][3:6] == [0.0, 0.0, 0.0] and second["hand_left_keypoints_2d"] == [] and second["face_keypoints_2d"] == []
+    )
     again = load_pose_source(tmp_path / "op", fps=25.0)  # the canvas comes from the files
     assert again.size == (640, 480) and [len(f) for f in again.frames] == [2, 0, 1]
     assert np.allclose(again.frames[0][1], hidden, atol=1e-3) and np.allclose(again.frames[2][0], person, atol=1e-3)
@@ -183,7 +201,11 @@ def test_coco_wholebody_results_give_body_hands_and_face(person, extra):
     poses = parse_pose_documents([("wholebody.json", json.dumps(results).encode())], canvas=(512, 512))
     found = poses.hands_face_of(0)[0]
     assert np.allclose(poses.frames[0][0], person)
-    assert np.allclose(found.face, extra.face) and np.allclose(found.left_hand, extra.left_hand) and np.allclose(found.right_hand, extra.right_hand)
+    assert (
+        np.allclose(found.face, extra.face)
+        and np.allclose(found.left_hand, extra.left_hand)
+        and np.allclose(found.right_hand, extra.right_hand)
+    )
 
 
 def test_coco_wholebody_dataset_annotations_map_their_visibility_flags(person):

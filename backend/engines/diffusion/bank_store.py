@@ -72,8 +72,7 @@ class BankStore:
             where = self.device if self.resident else torch.device("cpu")
             pin = not self.resident and self.device.type == "cuda"
             self._layers = [
-                torch.empty((self.frames, *layer.shape[1:]), dtype=layer.dtype, device=where, pin_memory=pin)
-                for layer in banks.layers
+                torch.empty((self.frames, *layer.shape[1:]), dtype=layer.dtype, device=where, pin_memory=pin) for layer in banks.layers
             ]
             if banks.kept is not None:
                 self._kept = tuple(torch.zeros(self.frames, dtype=torch.long) for _ in banks.kept)

@@ -26,6 +26,7 @@ def working_size(size: tuple[int, int], resolution: int) -> tuple[int, int]:
     """(W, H) with ``size``'s aspect ratio, long side near ``resolution``, both multiples of 64."""
     width, height = size
     scale = resolution / max(width, height)
+
     def side(length: int) -> int:
         return max(SIDE_MULTIPLE, int(length * scale / SIDE_MULTIPLE + 0.5) * SIDE_MULTIPLE)
 
@@ -47,9 +48,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     scale = min(width / image.shape[1], height / image.shape[0])
     fitted = resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
     left, top = (width - fitted.shape[1]) // 2, (height - fitted.shape[0]) // 2
-    return cv2.copyMakeBorder(
-        fitted, top, height - fitted.shape[0] - top, left, width - fitted.shape[1] - left, cv2.BORDER_REPLICATE
-    )
+    return cv2.copyMakeBorder(fitted, top, height - fitted.shape[0] - top, left, width - fitted.shape[1] - left, cv2.BORDER_REPLICATE)
 
 
 def pose_image(

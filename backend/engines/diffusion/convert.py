@@ -76,7 +76,11 @@ def convert_released(
 def _source_paths(family: ReleasedFamily, source: Path) -> dict[str, Path]:
     """Every file and folder the conversion reads, checked present (one sentence naming the first missing)."""
     paths = {file: source / family.checkpoint(file) for file in CHECKPOINT_FILES}
-    paths |= {"base_config": source / family.base_unet / "config.json", "vae": source / family.vae, "image_encoder": source / family.image_encoder}
+    paths |= {
+        "base_config": source / family.base_unet / "config.json",
+        "vae": source / family.vae,
+        "image_encoder": source / family.image_encoder,
+    }
     origin = {download.destination: download.repository for download in family.downloads}
     for name, path in paths.items():
         needed = path / "config.json" if name in ("vae", "image_encoder") else path
@@ -172,7 +176,11 @@ def base_config(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} is not readable JSON ({error})") from None
     if not isinstance(config, dict) or config.get("_class_name") != "UNet2DConditionModel":
         raise UserError(f"{path} is not a diffusers UNet2DConditionModel config")
-    sd2 = config.get("use_linear_projection") or isinstance(config.get("attention_head_dim"), list) or config.get("cross_attention_dim") == 1024
+    sd2 = (
+        config.get("use_linear_projection")
+        or isinstance(config.get("attention_head_dim"), list)
+        or config.get("cross_attention_dim") == 1024
+    )
     if sd2:
         raise UserError(
             f"{path} describes a Stable Diffusion 2-architecture UNet (linear projections, per-block heads, 1024-wide "
@@ -180,7 +188,9 @@ def base_config(path: Path) -> dict[str, Any]:
         )
     for key, value in _SD15_BLOCKS.items():
         if list(config.get(key) or []) != value or config.get("in_channels") != 4:
-            raise UserError(f"{path} does not describe an SD1.5-architecture UNet ({key} {config.get(key)!r}); use the base UNet config its download script fetches")
+            raise UserError(
+                f"{path} does not describe an SD1.5-architecture UNet ({key} {config.get(key)!r}); use the base UNet config its download script fetches"
+            )
     return config
 
 
@@ -219,7 +229,11 @@ def _read(path: Path, say: Say) -> OrderedDict[str, torch.Tensor]:
 
 
 def _match(
-    tensors: OrderedDict[str, torch.Tensor], expected: OrderedDict[str, tuple[int, ...]], path: Path, config: Path | None, renamed: bool = False
+    tensors: OrderedDict[str, torch.Tensor],
+    expected: OrderedDict[str, tuple[int, ...]],
+    path: Path,
+    config: Path | None,
+    renamed: bool = False,
 ) -> None:
     """Every expected key present with its shape, and nothing else (one sentence naming the first problem)."""
     architecture = f"the UNet of {config}" if config else "the architecture its own shapes describe"
@@ -251,6 +265,7 @@ def _motion_tensors(tensors: OrderedDict[str, torch.Tensor], path: Path) -> Orde
 
 def _adapter_config(mapped: OrderedDict[str, torch.Tensor], unet: dict[str, Any], family: ReleasedFamily, path: Path) -> dict[str, Any]:
     """MotionAdapter settings from the tensors themselves: modules per block, layers, position length."""
+
     def count(prefix: str) -> int:
         return len({key[len(prefix) :].split(".", 1)[0] for key in mapped if key.startswith(prefix)})
 
@@ -270,6 +285,7 @@ def _adapter_config(mapped: OrderedDict[str, torch.Tensor], unet: dict[str, Any]
 
 def _guider_config(tensors: OrderedDict[str, torch.Tensor], path: Path) -> dict[str, Any]:
     """PoseGuider settings from its convolutions' shapes: input, stage widths, output width."""
+
     def shape(key: str) -> tuple[int, ...]:
         if key not in tensors or tensors[key].ndim != 4:
             raise UserError(f"{path} lacks the convolution {key}; it is not a pose guider state dict")
@@ -292,7 +308,11 @@ def _save(model: Any, tensors: OrderedDict[str, torch.Tensor], folder: Path, dty
     model.save_config(folder)
     if dtype is not None:
         tensors = OrderedDict((k, v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items())
-    save_file({key: value.contiguous() for key, value in tensors.items()}, folder / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {key: value.contiguous() for key, value in tensors.items()},
+        folder / "diffusion_pytorch_model.safetensors",
+        metadata={"format": "pt"},
+    )
 
 
 def _library_component(name: str, source: Path, folder: Path, dtype: torch.dtype | None, say: Say) -> int:
@@ -313,7 +333,11 @@ def _library_component(name: str, source: Path, folder: Path, dtype: torch.dtype
                 from transformers import CLIPVisionModelWithProjection
 
                 model, info = CLIPVisionModelWithProjection.from_pretrained(
-                    source, local_files_only=True, output_loading_info=True, use_safetensors=safetensors, **({"dtype": dtype} if dtype is not None else {})
+                    source,
+                    local_files_only=True,
+                    output_loading_info=True,
+                    use_safetensors=safetensors,
+                    **({"dtype": dtype} if dtype is not None else {}),
                 )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -321,7 +345,9 @@ def _library_component(name: str, source: Path, folder: Path, dtype: torch.dtype
     for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):
         problems = [key for key in info.get(kind, []) if not str(key).endswith("position_ids")]
         if problems:
-            raise UserError(f"the {name} in {source} has {kind.replace('_', ' ')} ({problems[0]}, {len(problems)} in all); it is not a standard {type(model).__name__}")
+            raise UserError(
+                f"the {name} in {source} has {kind.replace('_', ' ')} ({problems[0]}, {len(problems)} in all); it is not a standard {type(model).__name__}"
+            )
     with _quiet_libraries():
         model.save_pretrained(folder, safe_serialization=True)
     return int(getattr(model.config, "image_size", 0))

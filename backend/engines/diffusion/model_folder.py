@@ -86,7 +86,9 @@ class ModelFolder:
             raise UserError(f"{manifest_path} is not a TPC Animate models manifest (format must be {FORMAT!r}); {hint}")
         version = manifest.get("version")
         if version not in _READABLE_VERSIONS:
-            raise UserError(f"{manifest_path} has version {version!r}; this TPC Animate reads versions {_READABLE_VERSIONS[0]} to {VERSION}")
+            raise UserError(
+                f"{manifest_path} has version {version!r}; this TPC Animate reads versions {_READABLE_VERSIONS[0]} to {VERSION}"
+            )
         profile = profile_named(manifest.get("profile", CONTROLNET) if version >= 2 else CONTROLNET, str(manifest_path))
         resolution = manifest.get("resolution")
         if isinstance(resolution, bool) or not isinstance(resolution, int) or not 64 <= resolution <= 4096:
@@ -127,9 +129,7 @@ def _check_kind(name: str, what: str, config_path: Path) -> None:
     else:
         return
     if found != expected:
-        raise UserError(
-            f"the {name} folder {config_path.parent} holds {found!r}, not {expected!r} ({what}); fix models.json"
-        )
+        raise UserError(f"the {name} folder {config_path.parent} holds {found!r}, not {expected!r} ({what}); fix models.json")
 
 
 def write_manifest(

@@ -302,7 +302,13 @@ class AnimationPipeline:
         return noise
 
     def unet_prediction(
-        self, model_input: torch.Tensor, t: torch.Tensor, context: torch.Tensor, poses: torch.Tensor, banks: Sequence[Banks], reads: Sequence[Sequence[int]]
+        self,
+        model_input: torch.Tensor,
+        t: torch.Tensor,
+        context: torch.Tensor,
+        poses: torch.Tensor,
+        banks: Sequence[Banks],
+        reads: Sequence[Sequence[int]],
     ) -> torch.Tensor:
         """The motion UNet's raw output for ``model_input`` (copies, 4, n, h, w), pose-conditioned on
         ``poses`` (n, 3, H, W in [0, 1]) and reading ``banks`` as ``reads`` says per batch row."""
@@ -381,4 +387,3 @@ class _Prepended(Sequence):
 
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
         return self.first if index == 0 else self.rest[index - 1]
-

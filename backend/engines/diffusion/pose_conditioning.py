@@ -41,7 +41,9 @@ class ControlNetPoses(PoseConditioning):
 
     @contextlib.contextmanager
     def applied(self, flat_latents, t, context, poses, copies) -> Iterator[dict[str, Any]]:
-        down, mid = self.model(flat_latents, t, encoder_hidden_states=context, controlnet_cond=poses.repeat(copies, 1, 1, 1), return_dict=False)
+        down, mid = self.model(
+            flat_latents, t, encoder_hidden_states=context, controlnet_cond=poses.repeat(copies, 1, 1, 1), return_dict=False
+        )
         yield {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
 
 

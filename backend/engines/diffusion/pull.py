@@ -128,18 +128,14 @@ def _check_reachable(endpoint: str, advice: str) -> None:
     if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return  # only the proxy knows; let the download itself report
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise UserError(
-            f"HF_HUB_OFFLINE is set, so the default weights cannot be downloaded; unset it, or {advice}", ErrorCode.NETWORK
-        )
+        raise UserError(f"HF_HUB_OFFLINE is set, so the default weights cannot be downloaded; unset it, or {advice}", ErrorCode.NETWORK)
     url = urlparse(endpoint)
     host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((host, port), timeout=10).close()
     except OSError as error:
         reason = error.strerror or error
-        raise UserError(
-            f"cannot reach {endpoint} to download the default weights ({reason}); {advice}", ErrorCode.NETWORK
-        ) from None
+        raise UserError(f"cannot reach {endpoint} to download the default weights ({reason}); {advice}", ErrorCode.NETWORK) from None
 
 
 def _files_to_fetch(files: list[str], folder: str) -> list[str]:

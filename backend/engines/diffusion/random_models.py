@@ -68,11 +68,18 @@ def _tiny() -> Architecture:
     return Architecture(
         unet=dict(shared, **_UP_BLOCKS, sample_size=8),
         controlnet=dict(shared, conditioning_embedding_out_channels=(4, 8, 8, 16)),
-        motion_adapter=dict(block_out_channels=channels, motion_layers_per_block=1, motion_norm_num_groups=4,
-                            motion_num_attention_heads=2, motion_max_seq_length=32, use_motion_mid_block=True),  # fmt: skip
+        motion_adapter=dict(
+            block_out_channels=channels,
+            motion_layers_per_block=1,
+            motion_norm_num_groups=4,
+            motion_num_attention_heads=2,
+            motion_max_seq_length=32,
+            use_motion_mid_block=True,
+        ),  # fmt: skip
         vae=dict(_VAE_BLOCKS, block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=4, sample_size=64),
-        image_encoder=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8, projection_dim=16),  # fmt: skip
+        image_encoder=dict(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8, projection_dim=16
+        ),  # fmt: skip
         feature_extractor=dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
         pose_guider=dict(conditioning_embedding_channels=channels[0], block_out_channels=(4, 8, 8, 16)),
         resolution=64,
@@ -91,11 +98,24 @@ def _sd15() -> Architecture:
     return Architecture(
         unet=dict(shared, **_UP_BLOCKS, sample_size=64),
         controlnet=dict(shared, conditioning_embedding_out_channels=(16, 32, 96, 256)),
-        motion_adapter=dict(block_out_channels=channels, motion_layers_per_block=2, motion_norm_num_groups=32,
-                            motion_num_attention_heads=8, motion_max_seq_length=32, use_motion_mid_block=True),  # fmt: skip
+        motion_adapter=dict(
+            block_out_channels=channels,
+            motion_layers_per_block=2,
+            motion_norm_num_groups=32,
+            motion_num_attention_heads=8,
+            motion_max_seq_length=32,
+            use_motion_mid_block=True,
+        ),  # fmt: skip
         vae=dict(_VAE_BLOCKS, block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=512),
-        image_encoder=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           image_size=224, patch_size=14, projection_dim=768),  # fmt: skip
+        image_encoder=dict(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=224,
+            patch_size=14,
+            projection_dim=768,
+        ),  # fmt: skip
         feature_extractor=dict(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}),
         pose_guider=dict(conditioning_embedding_channels=channels[0], block_out_channels=(16, 32, 96, 256)),
         resolution=512,

@@ -51,8 +51,19 @@ def addon():
     """The installed add-on package (its submodules are attributes once imported)."""
     module = importlib.import_module(ADDON)
     for name in (
-        "bone_mapping", "bone_names", "camera_view", "framing", "jobs", "job_worker", "job_files", "motion_import",
-        "pose_export", "pose_sources", "rig_points", "silhouette", "vse_strip",
+        "bone_mapping",
+        "bone_names",
+        "camera_view",
+        "framing",
+        "jobs",
+        "job_worker",
+        "job_files",
+        "motion_import",
+        "pose_export",
+        "pose_sources",
+        "rig_points",
+        "silhouette",
+        "vse_strip",
     ):
         importlib.import_module(f"{ADDON}.{name}")
     return module

@@ -225,7 +225,9 @@ def test_estimated_face_matches_the_metarig_face_and_hides_when_turned_away(addo
     without_face = addon.bone_mapping.BoneMapping(points=(None,) * 5 + mapping.points[5:], head_bone=mapping.head_bone)
     actual = np.array(_export(addon, shot, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"])
     estimated = np.array(
-        addon.pose_export.export_armature(scene, shot.rig, without_face, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
+        addon.pose_export.export_armature(scene, shot.rig, without_face, with_silhouettes=False).document["frames"][0]["people"][0][
+            "keypoints"
+        ]
     )
     head_pixels = np.linalg.norm(actual[0, :2] - (actual[5, :2] + actual[6, :2]) / 2)
     assert np.abs(estimated[:5, :2] - actual[:5, :2]).max() < 0.25 * head_pixels
@@ -233,7 +235,9 @@ def test_estimated_face_matches_the_metarig_face_and_hides_when_turned_away(addo
 
     shot.rig.rotation_euler = (0, 0, math.pi)  # back to the camera
     behind = np.array(
-        addon.pose_export.export_armature(scene, shot.rig, without_face, with_silhouettes=False).document["frames"][0]["people"][0]["keypoints"]
+        addon.pose_export.export_armature(scene, shot.rig, without_face, with_silhouettes=False).document["frames"][0]["people"][0][
+            "keypoints"
+        ]
     )
     assert (behind[:3, 2] == 0).all(), "nose and eyes are hidden behind the head"
     assert (behind[3:5, 2] == addon.pose_export.DERIVED_CONFIDENCE).all(), "ears still show from behind"
@@ -348,7 +352,9 @@ def test_rigify_finger_bones_give_hands_that_follow_them(addon, scene):
     hands = [frame["people"][0]["hands"] for frame in frames]
     assert all(len(hand["left"]) == len(hand["right"]) == 21 for hand in hands)
 
-    left_chain = ["hand.L"] + [f"{finger}.0{joint}.L" for finger in ("thumb", "f_index", "f_middle", "f_ring", "f_pinky") for joint in (1, 2, 3)]
+    left_chain = ["hand.L"] + [
+        f"{finger}.0{joint}.L" for finger in ("thumb", "f_index", "f_middle", "f_ring", "f_pinky") for joint in (1, 2, 3)
+    ]
     for number, frame in enumerate((1, 2)):
         scene.frame_set(frame)
         ends = [bone_end_world(shot.rig, name) for name in left_chain]
@@ -377,7 +383,18 @@ def test_the_rigify_face_gives_jaw_nose_and_eyes_at_its_face_bones_and_nothing_e
     assert (face[justified, 2] == 1.0).all()
     unjustified = [index for index in range(68) if index not in justified]  # brows and mouth
     assert (face[unjustified] == 0).all()
-    at_bones = {8: "chin", 0: "jaw.R", 16: "jaw.L", 27: "nose", 30: "nose.002", 33: "nose.004", 36: "lid.T.R", 39: "lid.B.R", 42: "lid.B.L", 45: "lid.T.L"}
+    at_bones = {
+        8: "chin",
+        0: "jaw.R",
+        16: "jaw.L",
+        27: "nose",
+        30: "nose.002",
+        33: "nose.004",
+        36: "lid.T.R",
+        39: "lid.B.R",
+        42: "lid.B.L",
+        45: "lid.T.L",
+    }
     expected = expected_pixels(scene, shot.camera, [bone_end_world(shot.rig, name) for name in at_bones.values()])
     np.testing.assert_allclose(face[list(at_bones), :2], expected[:, :2], atol=2e-3)
     assert face[0, 0] < face[8, 0] < face[16, 0], "the jaw runs from the person's right (image left) to their left"
@@ -391,5 +408,7 @@ def test_a_rig_without_fingers_or_face_rig_sends_neither(addon, scene):
     scene.collection.objects.link(camera)
     scene.camera, camera.location, camera.rotation_euler = camera, (0, -6, 1.0), (math.radians(90), 0, 0)
     scene.frame_start = scene.frame_end = 1
-    person = addon.pose_export.export_armature(scene, rig, addon.pose_sources.mapping_for(scene.tpc, rig)).document["frames"][0]["people"][0]
+    person = addon.pose_export.export_armature(scene, rig, addon.pose_sources.mapping_for(scene.tpc, rig)).document["frames"][0]["people"][
+        0
+    ]
     assert set(person) == {"keypoints"}

@@ -199,7 +199,10 @@ def test_motion_files_animate_through_the_file_path_and_the_armature_path_alike(
     assert settings.state == "DONE", settings.last_error
     by_file = json.loads((_job_folder(scene) / "poses.json").read_text())
     frames = {"cmu": 33, "bandai_namco": 20, "mixamo_fbx": 12}[source]
-    assert len(by_file["frames"]) == settings.frames_done == frames and by_file["fps"] == {"cmu": 120, "bandai_namco": 30, "mixamo_fbx": 30}[source]
+    assert (
+        len(by_file["frames"]) == settings.frames_done == frames
+        and by_file["fps"] == {"cmu": 120, "bandai_namco": 30, "mixamo_fbx": 30}[source]
+    )
     keypoints = np.array([frame["people"][0]["keypoints"] for frame in by_file["frames"]])
     assert (keypoints[:, 5:, 2] == 1).all(), "framed: every body joint of every frame in view"
     assert settings.warnings == ""
@@ -683,7 +686,10 @@ def test_keypoints_placed_by_hand_are_saved_with_the_file_and_sent_as_the_refere
     bpy.ops.tpc.animate()
     assert settings.state == "DONE", settings.last_error
     sent = json.loads((_job_folder(scene) / "reference_keypoints.json").read_text())
-    expected = [[round(item.location[0], 3), round(item.location[1], 3), 1.0] if item.placed else [0.0, 0.0, 0.0] for item in settings.reference_points]
+    expected = [
+        [round(item.location[0], 3), round(item.location[1], 3), 1.0] if item.placed else [0.0, 0.0, 0.0]
+        for item in settings.reference_points
+    ]
     assert (sent["width"], sent["height"]) == (512, 512)
     np.testing.assert_allclose(sent["frames"][0]["people"][0]["keypoints"], expected, atol=1e-3)
     by_hand = _report_matrices(scene)
