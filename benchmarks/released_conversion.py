@@ -22,43 +22,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import OrderedDict
 from pathlib import Path
 
-import torch
+from tests.support.released_layout import FIXTURES, unet_config, write_downloaded_vae_and_encoder, write_released
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "diffusion" / "fixtures" / "released"
 BACKEND = str(Path(sys.executable).with_name("tpc-backend"))
 
 
 def write_release(root: Path) -> int:
     """An SD1.5-size random release in Moore's download layout; returns the bytes written."""
-    from diffusers.models.embeddings import SinusoidalPositionalEmbedding
-
-    from tpc_backend.engines.diffusion.random_models import build_random
-
     manifest = json.loads((FIXTURES / "animate_anyone_sd15_keys.json").read_text(encoding="utf-8"))
-    generator = torch.Generator().manual_seed(0)
-
-    def tensor(key: str, shape: list[int]) -> torch.Tensor:
-        if key.endswith("pos_encoder.pe"):  # a buffer: AnimateDiff's sinusoid, the same in both attention blocks
-            return SinusoidalPositionalEmbedding(shape[2], shape[1]).pe.clone()
-        return torch.randn(shape, generator=generator) * 0.02
-
-    for name, keys in manifest.items():
-        state = OrderedDict((key, tensor(key, shape)) for key, shape in keys.items())
-        torch.save(state, root / name)
-        del state
-    base = root / "stable-diffusion-v1-5" / "unet"
-    base.mkdir(parents=True)
-    config = json.loads((FIXTURES / "unet_configs.json").read_text(encoding="utf-8"))["sd15"]
-    (base / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    models = build_random("sd15")
-    models.vae.save_pretrained(root / "sd-vae-ft-mse", safe_serialization=False)
-    encoder = root / "image_encoder"
-    encoder.mkdir()
-    models.image_encoder.config.to_json_file(encoder / "config.json")
-    torch.save(models.image_encoder.state_dict(), encoder / "pytorch_model.bin")
+    write_released(root, manifest, unet_config("sd15"), "stable-diffusion-v1-5/unet")  # one file's tensors at a time
+    write_downloaded_vae_and_encoder(root, "sd15")
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
 
 

@@ -94,14 +94,20 @@ def unet_config(size: str) -> dict:
 def write_tiny_release(folder: Path, family: str = "animate-anyone") -> Path:
     """A whole tiny release in the project's download layout: the four checkpoints, the base UNet config,
     and a VAE and CLIP image encoder saved the way the downloads hold them (pickled ``.bin`` weights)."""
-    from tpc_backend.engines.diffusion.random_models import build_random
-
     base = "stable-diffusion-v1-5/unet" if family == "animate-anyone" else "sd-image-variations-diffusers/unet"
     write_released(folder, tiny_manifest(family), unet_config("tiny"), base)
-    models = build_random("tiny")
+    write_downloaded_vae_and_encoder(folder, "tiny")
+    return folder
+
+
+def write_downloaded_vae_and_encoder(folder: Path, size: str) -> None:
+    """A random VAE (``sd-vae-ft-mse/``) and CLIP image encoder (``image_encoder/``) of the "tiny" or
+    "sd15" architecture, saved the way the downloads hold them (pickled ``.bin`` weights)."""
+    from tpc_backend.engines.diffusion.random_models import build_random
+
+    models = build_random(size)
     models.vae.save_pretrained(folder / "sd-vae-ft-mse", safe_serialization=False)
     encoder = folder / "image_encoder"
     encoder.mkdir()
     models.image_encoder.config.to_json_file(encoder / "config.json")
     torch.save(models.image_encoder.state_dict(), encoder / "pytorch_model.bin")
-    return folder
