@@ -155,7 +155,7 @@ class Journal:
                 created=r[8],
                 updated=r[9],
                 done=r[10],
-            )  # fmt: skip
+            )
             for r in rows
         ]
 

@@ -172,7 +172,7 @@ def test_thousands_of_fuzzed_messages_then_a_real_job(shared_backend, peer, exam
                 pose_fps=24.0,
             ),
             8,
-        ),  # fmt: skip
+        ),
     ]
     replies = {"error": 0, "other": 0}
 

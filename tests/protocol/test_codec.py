@@ -42,7 +42,7 @@ EXAMPLES = [
         pose_documents=(("clip_2_keypoints.json", b'{"people": []}'), ("clip_10.json", b"")),
         pose_canvas=(1920, 1080),
         pose_fps=23.976,
-    ),  # fmt: skip
+    ),
     Submit("c", b"img", pose_documents=(("person_keypoints_val.json", b"{}"),)),
     Attach("job_1.2", 12),
     Cancel("x"),

@@ -75,11 +75,11 @@ def _tiny() -> Architecture:
             motion_num_attention_heads=2,
             motion_max_seq_length=32,
             use_motion_mid_block=True,
-        ),  # fmt: skip
+        ),
         vae=dict(_VAE_BLOCKS, block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=4, sample_size=64),
         image_encoder=dict(
             hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8, projection_dim=16
-        ),  # fmt: skip
+        ),
         feature_extractor=dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
         pose_guider=dict(conditioning_embedding_channels=channels[0], block_out_channels=(4, 8, 8, 16)),
         resolution=64,
@@ -105,7 +105,7 @@ def _sd15() -> Architecture:
             motion_num_attention_heads=8,
             motion_max_seq_length=32,
             use_motion_mid_block=True,
-        ),  # fmt: skip
+        ),
         vae=dict(_VAE_BLOCKS, block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=512),
         image_encoder=dict(
             hidden_size=64,
@@ -115,7 +115,7 @@ def _sd15() -> Architecture:
             image_size=224,
             patch_size=14,
             projection_dim=768,
-        ),  # fmt: skip
+        ),
         feature_extractor=dict(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}),
         pose_guider=dict(conditioning_embedding_channels=channels[0], block_out_channels=(16, 32, 96, 256)),
         resolution=512,
