@@ -25,7 +25,9 @@ import logging
 import math
 import os
 import signal
+import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +54,9 @@ NAMESPACE = "tpc-animate"
 MAX_LOSSES = 3
 _TAKE_TIMEOUT = 0.25  # seconds a take waits for the render, so cancels and stops are seen this often
 _RETRY = 1.0  # seconds between looks at a worker that Ray is (re)starting
+JOIN_ATTEMPTS = 3  # tries to join through a Ray Client server that failed to start a session
+JOIN_PAUSE = 2.0  # seconds between those tries
+JOIN_PROBE_TIMEOUT = 10.0  # seconds a HOST:PORT head gets to accept a connection
 _LOST = (RayActorError, ObjectLostError, WorkerCrashedError)
 
 
@@ -64,15 +69,69 @@ def connect(address: str) -> dict[str, float]:
     on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address == "local":
-            ray.init(namespace=NAMESPACE, logging_level=logging.WARNING)
+            join(address, lambda: ray.init(namespace=NAMESPACE, logging_level=logging.WARNING))
         else:
-            ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", ErrorCode.RAY_UNREACHABLE) from None
+            if address != "auto" and not address.startswith("ray://"):
+                _check_listening(address)
+            join(address, lambda: ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING))
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, on_sigterm)
     return ray.cluster_resources()
+
+
+def join(address: str, init: Callable[[], object], attempts: int = JOIN_ATTEMPTS, pause: float = JOIN_PAUSE) -> None:
+    """Run ``init`` (a ``ray.init``), trying again when a Ray Client server was reached but could not
+    start this client's session; any other failure, or the last attempt's, is one sentence.
+
+    A Ray Client server starts a Python process per client and gives it 30 s to answer: on a busy head
+    node that start fails now and then and succeeds on the next try (Ray reports it as
+    ``ConnectionAbortedError``, with the server's traceback, whose last line says why).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            init()
+            return
+        except ConnectionAbortedError as error:
+            reason = _last_line(error)
+            if attempt == attempts:
+                raise UserError(
+                    f"cannot join the Ray cluster at {address}: its Ray Client server could not start a session "
+                    f"({attempts} tries; the last said: {reason})",
+                    ErrorCode.RAY_UNREACHABLE,
+                ) from None
+            log.warning(
+                "the Ray Client server at %s could not start a session (%s); trying again (%d/%d)", address, reason, attempt + 1, attempts
+            )
+            time.sleep(pause)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise UserError(f"cannot join the Ray cluster at {address} ({str(error).splitlines()[0]})", ErrorCode.RAY_UNREACHABLE) from None
+
+
+def _check_listening(address: str) -> None:
+    """Refuse a ``HOST:PORT`` where nothing accepts connections, with one sentence.
+
+    ``ray.init`` would wait on such an address for many minutes, logging a warning every few seconds
+    (measured with Ray 2.60: still waiting after 5 minutes), so a mistyped address would look like
+    a gateway that hangs.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray takes auto, local, HOST:PORT or ray://HOST:PORT, not {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=JOIN_PROBE_TIMEOUT):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"cannot join the Ray cluster at {address}: nothing answers there ({error.strerror or error}); "
+            "give the head node's address and the port of `ray start --head --port`",
+            ErrorCode.RAY_UNREACHABLE,
+        ) from None
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def worker_count(requested: int | None, gpus_per_worker: float, resources: dict[str, float], address: str) -> int:

@@ -278,3 +278,60 @@ print("ray imported:", "ray" in sys.modules)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ray imported: False"
+
+
+# What a Ray Client server answers when it was reached but could not start the client's session
+# (ray/util/client/worker.py: the server's traceback after this first line).
+SESSION_FAILED = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n  ...\n"
+    "RuntimeError: Starting Ray client server failed. See ray_client_server_23001.err for detailed logs.\n"
+)
+
+
+def test_a_ray_client_session_that_fails_to_start_is_tried_again():
+    from tpc_backend.service.ray_pool import join
+
+    tries = []
+
+    def init() -> None:
+        tries.append(1)
+        if len(tries) < 3:
+            raise ConnectionAbortedError(SESSION_FAILED)
+
+    join("ray://head:10001", init, attempts=3, pause=0.0)
+    assert len(tries) == 3
+
+
+def test_a_ray_client_session_that_never_starts_is_one_sentence_with_the_servers_reason():
+    from tpc_backend.errors import UserError
+    from tpc_backend.service.ray_pool import join
+
+    tries = []
+
+    def init() -> None:
+        tries.append(1)
+        raise ConnectionAbortedError(SESSION_FAILED)
+
+    with pytest.raises(UserError) as refused:
+        join("ray://head:10001", init, attempts=2, pause=0.0)
+    assert len(tries) == 2 and refused.value.code == "ray_unreachable"
+    assert str(refused.value) == (
+        "cannot join the Ray cluster at ray://head:10001: its Ray Client server could not start a session (2 tries; "
+        "the last said: RuntimeError: Starting Ray client server failed. See ray_client_server_23001.err for detailed logs.)"
+    )
+
+
+def test_a_head_address_where_nothing_listens_is_one_sentence_not_a_wait(tmp_path):
+    """Ray itself would wait on such an address for many minutes."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run(
+        [BACKEND, "serve", "--ray", f"127.0.0.1:{port}", "--data", str(tmp_path / "data"), "--bind", "tcp://127.0.0.1:0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"tpc-backend: error: cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers there (Connection refused); "
+        "give the head node's address and the port of `ray start --head --port`"
+    )
